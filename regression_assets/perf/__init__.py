@@ -1,0 +1,1 @@
+"""Performance-regression assets: raw results → cleaned series → modes / spline posterior → alerts."""

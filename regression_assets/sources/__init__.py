@@ -1,0 +1,1 @@
+"""Where raw data comes from: bundled local files, BigQuery, the Perfherder REST API."""

@@ -1,0 +1,1 @@
+"""Release-stability assets (Mission Control crash rates)."""
