@@ -14,3 +14,11 @@ daily_partitions = dg.DailyPartitionsDefinition(start_date=START_DATE)
 series_partitions = dg.DynamicPartitionsDefinition(name="suite_platform")
 
 perf_series_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "series": series_partitions})
+
+# Release stability: one partition per day × channel (a channel's platforms and measures are judged
+# together, so multiple-comparison control and the channel score see the whole release).
+STABILITY_CHANNELS = [
+    c.strip() for c in os.getenv("REGRESSION_ASSETS_STABILITY_CHANNELS", "release,beta,nightly").split(",") if c.strip()
+]
+channel_partitions = dg.StaticPartitionsDefinition(STABILITY_CHANNELS)
+stability_partitions = dg.MultiPartitionsDefinition({"date": daily_partitions, "channel": channel_partitions})

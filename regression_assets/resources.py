@@ -25,13 +25,16 @@ def environment() -> str:
 
 def local_resources() -> dict:
     """The embedded default: bundled sample files, a DuckDB file, Parquet for posterior draws."""
-    from dagster_duckdb_pandas import DuckDBPandasIOManager
-
+    from regression_assets.io_managers import DuckDBTableIOManager, ParquetDrawsIOManager
     from regression_assets.sources.files import LocalPerfSource
+    from regression_assets.warehouse import DuckDBWarehouse
 
     out = data_dir()
+    database = str(out / "warehouse.duckdb")
     return {
-        "io_manager": DuckDBPandasIOManager(database=str(out / "warehouse.duckdb"), schema=SCHEMA),
+        "io_manager": DuckDBTableIOManager(database=database, schema_name=SCHEMA),
+        "draws_io_manager": ParquetDrawsIOManager(base_dir=str(out / "posterior")),
+        "warehouse": DuckDBWarehouse(database=database, schema_name=SCHEMA),
         "perf_source": LocalPerfSource(),
     }
 
@@ -41,20 +44,20 @@ def bigquery_resources() -> dict:
     from dagster_gcp import BigQueryResource
     from dagster_gcp_pandas import BigQueryPandasIOManager
 
+    from regression_assets.io_managers import ParquetDrawsIOManager
     from regression_assets.sources.bigquery import BigQueryPerfSource
+    from regression_assets.warehouse import BigQueryWarehouse
 
     project = dg.EnvVar("GCP_PROJECT")
+    dataset = os.getenv("REGRESSION_ASSETS_DATASET", SCHEMA)
+    credentials = dg.EnvVar("GCP_CREDENTIALS") if os.getenv("GCP_CREDENTIALS") else None
     return {
-        "io_manager": BigQueryPandasIOManager(
-            project=project, dataset=os.getenv("REGRESSION_ASSETS_DATASET", SCHEMA),
-            gcp_credentials=dg.EnvVar("GCP_CREDENTIALS") if os.getenv("GCP_CREDENTIALS") else None,
-        ),
-        "perf_source": BigQueryPerfSource(
-            bigquery=BigQueryResource(
-                project=project,
-                gcp_credentials=dg.EnvVar("GCP_CREDENTIALS") if os.getenv("GCP_CREDENTIALS") else None,
-            )
-        ),
+        # Posterior draws stay on local disk (or a mounted bucket path) in every environment.
+        "draws_io_manager": ParquetDrawsIOManager(base_dir=str(data_dir() / "posterior")),
+        "warehouse": BigQueryWarehouse(bigquery=BigQueryResource(project=project, gcp_credentials=credentials),
+                                       dataset=dataset),
+        "io_manager": BigQueryPandasIOManager(project=project, dataset=dataset, gcp_credentials=credentials),
+        "perf_source": BigQueryPerfSource(bigquery=BigQueryResource(project=project, gcp_credentials=credentials)),
     }
 
 

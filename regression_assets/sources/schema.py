@@ -62,11 +62,12 @@ def validate_raw_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         (df["push_timestamp"].isna(), "push_timestamp: unparsable or missing"),
         (df["suite"].isna() | (df["suite"].str.strip() == ""), "suite: missing"),
         (df["platform"].isna() | (df["platform"].str.strip() == ""), "platform: missing"),
-        (~np.isfinite(df["value"].to_numpy(dtype=float, na_value=np.nan)), "value: NaN or infinite"),
+        (pd.Series(~np.isfinite(df["value"].to_numpy(dtype=float, na_value=np.nan)), index=df.index),
+         "value: NaN or infinite"),
         (df["value"] <= 0, "value: not positive (scores are ratios of times/sizes)"),
     ]
     for mask, why in checks:
-        reasons = reasons.mask(mask.fillna(True) & reasons.isna(), why)
+        reasons = reasons.mask(mask.astype("boolean").fillna(True).astype(bool) & reasons.isna(), why)
     bad = reasons.notna()
     rejected = df[bad].assign(reason=reasons[bad])
     return df[~bad].reset_index(drop=True), rejected.reset_index()

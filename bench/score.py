@@ -1,0 +1,174 @@
+"""Scoring: the tolerance matcher for the generated set and the TCPD F1 for the annotated real series.
+
+Tolerance matching (generated set): a true change is found by an alert of the same direction whose
+timestamp lies in [start - 1 day, start + 3 days] (a ramp: [start - 1 day, end + 3 days]); each alert
+matches at most one change and each change at most one alert. Changes are taken in order of start,
+each one taking the closest eligible unmatched alert (changes are >= 30 days apart in the generated set,
+so the windows never overlap and this greedy matching is a maximum matching).
+
+TCPD F1 (van den Burg & Williams, "An Evaluation of Change Point Detection Algorithms", 2020; the
+reference is `analysis/scripts/metrics.py` of alan-turing-institute/TCPDBench): index 0 is added to every
+annotator's set and to the predictions; precision = |TP(union of annotations, predictions)| / |predictions|,
+recall = mean over annotators of |TP(annotator's set, predictions)| / |annotator's set|, a true positive
+being an annotated point with an unused prediction within `margin` points (closest first, each
+prediction used at most once), F = P R / (alpha R + (1 - alpha) P) with alpha = 0.5.
+The reference iterates the annotated points in Python set order; we iterate them in ascending order,
+which is the same for the small non-negative ints of these data sets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+
+DAY = pd.Timedelta(days=1)
+BEFORE = 1 * DAY
+AFTER = 3 * DAY
+
+
+# ----------------------------------------------------------------------------------------------- TCPD
+
+
+def tcpd_true_positives(truth: Iterable[int], predictions: Iterable[int], margin: int = 5) -> set[int]:
+    """Annotated points matched by a distinct prediction within `margin` (closest first)."""
+    remaining = set(predictions)
+    tp: set[int] = set()
+    for tau in sorted(set(truth)):
+        close = sorted((abs(tau - x), x) for x in remaining if abs(tau - x) <= margin)
+        if not close:
+            continue
+        tp.add(tau)
+        remaining.remove(close[0][1])
+    return tp
+
+
+def tcpd_f_measure(
+    annotations: Mapping[object, Iterable[int]],
+    predictions: Iterable[int],
+    margin: int = 5,
+    alpha: float = 0.5,
+) -> tuple[float, float, float]:
+    """(F, precision, recall) as TCPDBench defines them; 0 is counted in every set."""
+    tks = [set(int(i) for i in v) | {0} for v in annotations.values()]
+    if not tks:
+        raise ValueError("no annotators")
+    x = set(int(i) for i in predictions) | {0}
+    tstar: set[int] = set().union(*tks)
+    p = len(tcpd_true_positives(tstar, x, margin)) / len(x)
+    r = sum(len(tcpd_true_positives(tk, x, margin)) / len(tk) for tk in tks) / len(tks)
+    f = p * r / (alpha * r + (1 - alpha) * p) if (p + r) > 0 else 0.0
+    return f, p, r
+
+
+# ---------------------------------------------------------------------------------- tolerance matching
+
+
+def match_series(truth: pd.DataFrame, alerts: pd.DataFrame) -> tuple[list[int | None], int]:
+    """Match one series' alerts to its true changes.
+
+    truth: columns start, end, direction (one row per change); alerts: timestamp, direction.
+    Returns (for each truth row in the given order: the positional index of the matched alert or None,
+    the number of matched alerts).
+    """
+    a_ts = pd.to_datetime(alerts["timestamp"]).to_numpy() if len(alerts) else np.array([], "datetime64[ns]")
+    a_dir = alerts["direction"].to_numpy() if len(alerts) else np.array([], dtype=object)
+    used = np.zeros(len(a_ts), dtype=bool)
+    result: list[int | None] = [None] * len(truth)
+    order = np.argsort(pd.to_datetime(truth["start"]).to_numpy(), kind="stable")
+    starts = pd.to_datetime(truth["start"]).to_numpy()
+    ends = pd.to_datetime(truth["end"]).to_numpy()
+    dirs = truth["direction"].to_numpy()
+    for i in order:
+        lo = starts[i] - BEFORE.to_timedelta64()
+        hi = max(starts[i], ends[i]) + AFTER.to_timedelta64()
+        ok = (~used) & (a_dir == dirs[i]) & (a_ts >= lo) & (a_ts <= hi)
+        if not ok.any():
+            continue
+        cand = np.flatnonzero(ok)
+        dist = np.abs((a_ts[cand] - starts[i]).astype(np.int64))
+        j = int(cand[np.argmin(dist)])
+        used[j] = True
+        result[i] = j
+    return result, int(used.sum())
+
+
+@dataclass
+class Score:
+    n_true: int
+    n_found: int
+    n_alerts: int
+    n_true_alerts: int
+    precision: float
+    recall: float
+    f1: float
+    false_alerts_quiet: int
+    quiet_series_days: float
+    false_per_1000_quiet_days: float
+    recall_step: float
+    recall_ramp: float
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _ratio(a: float, b: float) -> float:
+    return float(a) / float(b) if b else float("nan")
+
+
+def score_generated(
+    truth: pd.DataFrame,
+    alerts: pd.DataFrame,
+    meta: pd.DataFrame,
+    series_ids: Iterable[str] | None = None,
+) -> tuple[Score, pd.DataFrame]:
+    """Score alerts (series_id, timestamp, direction) against truth on the series in `meta`.
+
+    Returns (the Score, the truth frame with a `found` column). Quiet series-days are the days spanned by
+    the series with no change (meta.n_days), false alerts on them are all their alerts.
+    Precision with no alert at all is undefined (NaN); F1 is then 0.
+    """
+    meta = meta if series_ids is None else meta[meta["series_id"].isin(set(series_ids))]
+    ids = set(meta["series_id"])
+    truth = truth[truth["series_id"].isin(ids)].copy()
+    alerts = alerts[alerts["series_id"].isin(ids)] if len(alerts) else alerts
+    truth["found"] = False
+    n_true_alerts = 0
+    t_groups = dict(tuple(truth.groupby("series_id"))) if len(truth) else {}
+    a_groups = dict(tuple(alerts.groupby("series_id"))) if len(alerts) else {}
+    for sid, tg in t_groups.items():
+        ag = a_groups.get(sid)
+        if ag is None or not len(ag):
+            continue
+        res, n_matched = match_series(tg, ag)
+        truth.loc[tg.index, "found"] = [r is not None for r in res]
+        n_true_alerts += n_matched
+    n_alerts = int(len(alerts))
+    quiet = meta[meta["n_changes"] == 0]
+    quiet_ids = set(quiet["series_id"])
+    fa_quiet = int(alerts["series_id"].isin(quiet_ids).sum()) if n_alerts else 0
+    quiet_days = float(quiet["n_days"].sum())
+    n_true = int(len(truth))
+    n_found = int(truth["found"].sum())
+    precision = _ratio(n_true_alerts, n_alerts)
+    recall = _ratio(n_found, n_true)
+    f1 = 2 * precision * recall / (precision + recall) if n_alerts and (precision + recall) > 0 else 0.0
+    steps = truth[truth["kind"] == "step"]
+    ramps = truth[truth["kind"] == "ramp"]
+    score = Score(
+        n_true=n_true,
+        n_found=n_found,
+        n_alerts=n_alerts,
+        n_true_alerts=n_true_alerts,
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        false_alerts_quiet=fa_quiet,
+        quiet_series_days=quiet_days,
+        false_per_1000_quiet_days=1000 * _ratio(fa_quiet, quiet_days),
+        recall_step=_ratio(steps["found"].sum(), len(steps)),
+        recall_ramp=_ratio(ramps["found"].sum(), len(ramps)),
+    )
+    return score, truth

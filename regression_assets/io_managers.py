@@ -1,0 +1,167 @@
+"""Storage: partitioned tables in DuckDB, posterior draws as Parquet files.
+
+Partitioned tables are written per partition in one transaction (delete that partition's rows, insert
+the new ones), so re-running a partition replaces its rows and a killed run leaves no half-written
+partition. Dagster's DuckDB IO manager can't hand a multi-partition *range* with a dynamic dimension
+to its table slicer (it needs an instance there), which single-run backfills produce; this one works
+from the partition keys alone.
+"""
+
+import os
+import re
+import threading
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_LOCK = threading.Lock()
+
+
+def _ident(name: str) -> str:
+    if not _IDENT.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return f'"{name}"'
+
+
+def split_multi_key(key) -> tuple[str, str]:
+    """(date, series) of a date × series key, given as a MultiPartitionKey or its "date|series" string."""
+    if isinstance(key, dg.MultiPartitionKey):
+        dims = key.keys_by_dimension
+        return dims["date"], next(v for d, v in dims.items() if d != "date")
+    date, _, series = str(key).partition("|")  # dimensions are ordered by name: date, series
+    return date, series
+
+
+def partition_filters(keys: list[str], multi: bool) -> pd.DataFrame:
+    """Partition keys → a frame of (partition_date[, series_key]) to match rows on."""
+    if multi:
+        pairs = [split_multi_key(k) for k in keys]
+        return pd.DataFrame({"partition_date": pd.to_datetime([d for d, _ in pairs]),
+                             "partition_key_2": [s for _, s in pairs]})
+    return pd.DataFrame({"partition_date": pd.to_datetime(list(keys))})
+
+
+class DuckDBTableIOManager(dg.ConfigurableIOManager):
+    """DataFrames ↔ DuckDB tables `schema.<asset>`; partition columns `partition_date` (+ a second key column)."""
+
+    database: str
+    schema_name: str = "regression_assets"
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        con = duckdb.connect(self.database)
+        con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(self.schema_name)}")
+        return con
+
+    def _table(self, context) -> str:
+        return f"{_ident(self.schema_name)}.{_ident(context.asset_key.path[-1])}"
+
+    @staticmethod
+    def _second_column(context) -> str | None:
+        expr = (context.definition_metadata or {}).get("partition_expr")
+        if isinstance(expr, dict):
+            cols = [v for k, v in expr.items() if k != "date"]
+            return cols[0] if cols else None
+        return None
+
+    def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | None) -> None:
+        if obj is None:
+            return
+        if not isinstance(obj, pd.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj).__name__}")
+        table = self._table(context)
+        with _LOCK, self._connect() as con:
+            con.register("incoming", obj)
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
+                existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
+                for col in obj.columns:  # a new column in a later version of an asset
+                    if col not in existing:
+                        dtype = con.execute(f"SELECT typeof({_ident(col)}) FROM incoming LIMIT 1").fetchall()
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {_ident(col)} {dtype[0][0] if dtype else 'VARCHAR'}")
+                if context.has_asset_partitions:
+                    second = self._second_column(context)
+                    keys = partition_filters(list(context.asset_partition_keys), multi=second is not None)
+                    con.register("keys", keys)
+                    if second:
+                        con.execute(f"DELETE FROM {table} t USING keys k WHERE CAST(t.partition_date AS DATE) = "
+                                    f"CAST(k.partition_date AS DATE) AND t.{_ident(second)} = k.partition_key_2")
+                    else:
+                        con.execute(f"DELETE FROM {table} t USING keys k WHERE CAST(t.partition_date AS DATE) = "
+                                    "CAST(k.partition_date AS DATE)")
+                else:
+                    con.execute(f"DELETE FROM {table}")
+                cols = ", ".join(_ident(c) for c in obj.columns)
+                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
+                con.execute("COMMIT")
+            except Exception:
+                con.execute("ROLLBACK")
+                raise
+        context.add_output_metadata({"rows": len(obj), "table": f"{self.schema_name}.{context.asset_key.path[-1]}"})
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        table = self._table(context)
+        with _LOCK, self._connect() as con:
+            exists = con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+                [self.schema_name, context.asset_key.path[-1]]).fetchall()[0][0]
+            if not exists:
+                return pd.DataFrame()
+            if not context.has_asset_partitions:
+                return con.execute(f"SELECT * FROM {table}").df()
+            upstream_meta = context.upstream_output.definition_metadata if context.upstream_output else {}
+            expr = (upstream_meta or {}).get("partition_expr")
+            second = next((v for k, v in expr.items() if k != "date"), None) if isinstance(expr, dict) else None
+            keys = partition_filters(list(context.asset_partition_keys), multi=second is not None)
+            con.register("keys", keys)
+            if second:
+                sql = (f"SELECT t.* FROM {table} t JOIN keys k ON CAST(t.partition_date AS DATE) = "
+                       f"CAST(k.partition_date AS DATE) AND t.{_ident(second)} = k.partition_key_2")
+            else:
+                sql = (f"SELECT t.* FROM {table} t JOIN (SELECT DISTINCT partition_date FROM keys) k "
+                       "ON CAST(t.partition_date AS DATE) = CAST(k.partition_date AS DATE)")
+            return con.execute(sql).df()
+
+
+class ParquetDrawsIOManager(dg.ConfigurableIOManager):
+    """Posterior draws: one Parquet file per partition, `<base_dir>/<asset>/<series>/<date>.parquet`.
+
+    Outputs are dicts {partition key: DataFrame}; files are written to a temporary name and renamed,
+    so a reader never sees half a file.
+    """
+
+    base_dir: str
+
+    def _path(self, asset: str, key: str) -> Path:
+        if "|" not in key:
+            return Path(self.base_dir) / asset / f"{key}.parquet"
+        date, series = split_multi_key(key)
+        if not re.match(r"^[A-Za-z0-9._-]+$", series) or series.startswith("."):
+            raise ValueError(f"unsafe series key for a file name: {series!r}")
+        return Path(self.base_dir) / asset / series / f"{date}.parquet"
+
+    def handle_output(self, context: dg.OutputContext, obj: dict[str, pd.DataFrame] | None) -> None:
+        if obj is None:
+            return
+        asset = context.asset_key.path[-1]
+        for key, frame in obj.items():
+            if frame is None:
+                continue
+            path = self._path(asset, str(key))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".tmp-{os.getpid()}")
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, path)
+
+    def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
+        asset = context.asset_key.path[-1]
+        out = {}
+        for key in context.asset_partition_keys:
+            path = self._path(asset, str(key))
+            if path.exists():
+                out[str(key)] = pd.read_parquet(path)
+        return out

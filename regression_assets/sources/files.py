@@ -1,0 +1,55 @@
+"""The embedded default source: the bundled sample (and the real Talos series), or your own files."""
+
+import datetime as dt
+import functools
+from pathlib import Path
+
+import pandas as pd
+
+from regression_assets.sources.base import PerfSource
+from regression_assets.sources.sample import LAST_DAY, SAMPLE_DIR
+from regression_assets.sources.schema import conform_raw_frame
+
+
+@functools.lru_cache(maxsize=4)
+def _load_all(directory: str, include_talos: bool) -> pd.DataFrame:
+    root = Path(directory)
+    frames = []
+    for path in sorted(root.glob("*.parquet")) + sorted(root.glob("*.csv")):
+        if path.name in ("truth.csv", "release_calendar.csv"):
+            continue
+        try:
+            raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
+        except Exception as exc:  # a truncated or foreign file: say which one
+            raise ValueError(f"{path}: unreadable perf results file ({type(exc).__name__}: {exc})") from exc
+        frames.append(conform_raw_frame(raw, str(path)))
+    if include_talos:
+        from regression_assets.sources.talos import TALOS_FILES, load_talos
+
+        # The real Talos series (2012-13) are shifted, whole days, to end on the sample's last day.
+        for name in TALOS_FILES:
+            frames.append(conform_raw_frame(load_talos(name, shift_to_end=pd.Timestamp(LAST_DAY)), name))
+    if not frames:
+        raise ValueError(f"{root}: no *.parquet or *.csv perf results found")
+    return pd.concat(frames, ignore_index=True)
+
+
+class LocalPerfSource(PerfSource):
+    """Perf results from local Parquet/CSV files (RAW_PERF_COLUMNS); the bundled sample by default."""
+
+    directory: str = str(SAMPLE_DIR)
+    include_talos: bool = True
+
+    def fetch_day(self, day: dt.date) -> pd.DataFrame:
+        data = _load_all(self.directory, self.include_talos)
+        start = pd.Timestamp(day)
+        mask = (data["push_timestamp"] >= start) & (data["push_timestamp"] < start + pd.Timedelta(days=1))
+        return data[mask].reset_index(drop=True)
+
+    def fetch_release_calendar(self, start_date: dt.date | None = None) -> pd.DataFrame:
+        path = Path(self.directory) / "release_calendar.csv"
+        if not path.exists():
+            return pd.DataFrame({"channel": [], "version": [], "release_date": []})
+        cal = pd.read_csv(path, dtype={"version": str, "channel": str})
+        cal["release_date"] = pd.to_datetime(cal["release_date"])
+        return cal

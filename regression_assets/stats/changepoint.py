@@ -1,0 +1,185 @@
+"""Locating and judging changes in a series: a windowed scan for steps, judged on its segments.
+
+This is the project's detector: `regression-assets detect` (default method), the benchmark and the
+`regression_alerts` asset all call `detect_changes`.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from regression_assets.stats.series import clean_points
+
+DAY_NS = 86_400 * 10**9
+RESULT_COLUMNS = ["timestamp", "direction", "magnitude_pct", "probability", "t_value", "lo80_pct", "hi80_pct",
+                  "n_before", "n_after"]
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    back_days: float = 14.0  # window before a candidate boundary
+    fore_days: float = 7.0  # window after it
+    min_before: int = 4  # points needed on each side to judge
+    min_after: int = 3
+    t_threshold: float = 4.5  # scan statistic a candidate must reach
+    min_change_pct: float = 2.0  # magnitude gate, as Perfherder's
+    min_probability: float = 0.8  # P(|change| ≥ gate, in the found direction)
+    separation_days: float = 5.0  # non-maximum suppression radius
+    merge_days: float = 14.0  # same-direction candidates closer than this are one (slow) change
+    segment_cap_days: float = 30.0  # how far a segment reaches when judging a change
+    mad_threshold: float = 5.0
+
+
+def _noise_scale(x: np.ndarray) -> float:
+    """Point-to-point noise from successive differences: unaffected by steps and slow drift."""
+    if len(x) < 3:
+        return float(np.std(x)) or 1e-6
+    d = np.diff(x)
+    s = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
+    # Successive differences understate noise made of long runs (bimodal series switching rarely):
+    # take the larger of that and a robust global spread scaled down.
+    return float(max(s, 1e-6))
+
+
+def _window_sums(t: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+    """Counts, means and variances of x over [lo, hi) time intervals (t sorted)."""
+    c1 = np.r_[0.0, np.cumsum(x)]
+    c2 = np.r_[0.0, np.cumsum(x * x)]
+    a = np.searchsorted(t, lo, side="left")
+    b = np.searchsorted(t, hi, side="left")
+    n = (b - a).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = (c1[b] - c1[a]) / n
+        var = (c2[b] - c2[a]) / n - mean**2
+    return n, mean, np.maximum(var, 0.0)
+
+
+def scan(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame:
+    """The scan statistic at every push boundary: t of the mean log-value after vs before."""
+    pushes, first_idx = np.unique(t, return_index=True)
+    if len(pushes) < 2:
+        return pd.DataFrame(columns=["boundary", "time", "t", "delta", "n_before", "n_after"])
+    tb = pushes[1:]
+    nb, mb, _ = _window_sums(t, x, tb - cfg.back_days * DAY_NS, tb)
+    na, ma, _ = _window_sums(t, x, tb, tb + cfg.fore_days * DAY_NS)
+    s = _noise_scale(x)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tstat = (ma - mb) / (s * np.sqrt(1.0 / nb + 1.0 / na))
+    ok = (nb >= cfg.min_before) & (na >= cfg.min_after)
+    tstat = np.where(ok, tstat, 0.0)
+    return pd.DataFrame({"boundary": first_idx[1:], "time": tb, "t": tstat, "delta": ma - mb,
+                         "n_before": nb, "n_after": na})
+
+
+def _pick_candidates(sc: pd.DataFrame, cfg: ScanConfig) -> list[int]:
+    """Boundaries that are the largest |t| within ±separation_days and pass the thresholds."""
+    strong = sc[(np.abs(sc["t"]) >= cfg.t_threshold)
+                & (100.0 * np.abs(np.expm1(sc["delta"])) >= cfg.min_change_pct * 0.5)]
+    picked: list[int] = []
+    times = sc["time"].to_numpy()
+    for i in strong.reindex(strong["t"].abs().sort_values(ascending=False).index).index:
+        if all(abs(times[i] - times[j]) > cfg.separation_days * DAY_NS for j in picked):
+            picked.append(i)
+    return sorted(picked, key=lambda i: times[i])
+
+
+def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, scale: float,
+           cfg: ScanConfig) -> tuple[float, float, float, float, int, int]:
+    """Δ (log), its 80% interval and P(|change| ≥ gate in Δ's direction) from the two segments."""
+    before = x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
+    after = x[(t >= cp) & (t < min(end, cp + cfg.segment_cap_days * DAY_NS))]
+    if len(before) < cfg.min_before or len(after) < cfg.min_after:
+        return 0.0, 0.0, 0.0, 0.0, len(before), len(after)
+    # Trimmed means: heavy tails and the odd unflagged outlier should not move the estimate.
+    mb, ma = sps.trim_mean(before, 0.1), sps.trim_mean(after, 0.1)
+    sb = max(scale, 1.4826 * np.median(np.abs(before - np.median(before))))
+    sa = max(scale, 1.4826 * np.median(np.abs(after - np.median(after))))
+    se = np.sqrt(sb**2 / len(before) + sa**2 / len(after))
+    delta = ma - mb
+    gate = np.log1p(cfg.min_change_pct / 100.0)
+    df = max(min(len(before), len(after)) - 1, 1)
+    prob = float(sps.t.cdf((abs(delta) - gate) / se, df))
+    lo, hi = delta + sps.t.ppf([0.1, 0.9], df) * se
+    return float(delta), float(lo), float(hi), prob, len(before), len(after)
+
+
+def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: list[int],
+                      cfg: ScanConfig) -> list[list[int]]:
+    """Group same-direction candidates closer than `merge_days`: one slow change, or one step.
+
+    Between two such candidates the level tells which: if it already sits near the final level, the
+    later candidate is an echo of the earlier step; near the initial level, the earlier one is the
+    echo (a big step leaks into the scan window before it); in between, it is a ramp, reported at
+    its start.
+    """
+    times = sc["time"].to_numpy()
+    groups: list[list[int]] = []
+    for i in cands:
+        if not groups or np.sign(sc["t"].iat[i]) != np.sign(sc["t"].iat[groups[-1][-1]]) or \
+                times[i] - times[groups[-1][-1]] > cfg.merge_days * DAY_NS:
+            groups.append([i])
+            continue
+        g = groups[-1]
+        first, last = times[g[0]], times[i]
+        before = x[(t >= first - cfg.back_days * DAY_NS) & (t < first)]
+        middle = x[(t >= first) & (t < last)]
+        after = x[(t >= last) & (t < last + cfg.fore_days * DAY_NS)]
+        if len(before) == 0 or len(middle) == 0 or len(after) == 0:
+            g.append(i)
+            continue
+        mb, mm, ma = np.median(before), np.median(middle), np.median(after)
+        frac = (mm - mb) / (ma - mb) if ma != mb else 0.5
+        if frac < 0.2:
+            groups[-1] = [i]  # the earlier candidate was the echo
+        elif frac > 0.8:
+            continue  # this one is the echo
+        else:
+            g.append(i)
+    return groups
+
+
+def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool = True,
+                   config: ScanConfig | None = None) -> pd.DataFrame:
+    """Changes in one series: one row per change, at the first data point after it.
+
+    Columns: RESULT_COLUMNS. `probability` is P(the change is at least the magnitude gate, in the
+    reported direction) from the segments either side; `magnitude_pct` its point estimate.
+    """
+    cfg = config or ScanConfig()
+    pts = clean_points(np.asarray(timestamps), np.asarray(values), mad_threshold=cfg.mad_threshold)
+    pts = pts[~pts["is_outlier"] & ~pts["invalid"]]
+    if len(pts) < cfg.min_before + cfg.min_after:
+        return pd.DataFrame(columns=RESULT_COLUMNS)
+    t = pts["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64).astype(float)
+    x = pts["log_value"].to_numpy()
+    sc = scan(t, x, cfg)
+    cands = _pick_candidates(sc, cfg)
+    groups = _group_candidates(t, x, sc, cands, cfg)
+    scale = _noise_scale(x)
+    bounds = [sc["time"].iat[g[0]] for g in groups]
+    rows = []
+    for k, g in enumerate(groups):
+        cp, cp_last = sc["time"].iat[g[0]], sc["time"].iat[g[-1]]
+        start = bounds[k - 1] if k > 0 else -np.inf
+        end = bounds[k + 1] if k + 1 < len(groups) else np.inf
+        # A ramp is judged from before its first candidate to after its last one.
+        delta, lo, hi, prob, nb, na = _judge(t, x, start, cp, end, scale, cfg)
+        if len(g) > 1:
+            d2, lo2, hi2, p2, _, na = _judge(t, x, start, cp_last, end, scale, cfg)
+            before = x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
+            after = x[(t >= cp_last) & (t < min(end, cp_last + cfg.segment_cap_days * DAY_NS))]
+            if len(before) and len(after):
+                shift = sps.trim_mean(after, 0.1) - sps.trim_mean(before, 0.1) - d2
+                delta, lo, hi, prob = d2 + shift, lo2 + shift, hi2 + shift, p2
+        pct = 100.0 * np.expm1(delta)
+        if abs(pct) < cfg.min_change_pct or prob < cfg.min_probability:
+            continue
+        worse = (pct > 0) == bool(lower_is_better)
+        rows.append({
+            "timestamp": pd.Timestamp(int(cp)), "direction": "regression" if worse else "improvement",
+            "magnitude_pct": pct, "probability": prob, "t_value": float(sc["t"].iat[g[0]]),
+            "lo80_pct": 100.0 * np.expm1(lo), "hi80_pct": 100.0 * np.expm1(hi), "n_before": nb, "n_after": na,
+        })
+    return pd.DataFrame(rows, columns=RESULT_COLUMNS)

@@ -1,0 +1,61 @@
+"""Registry of per-series change detectors, by name (used by the CLI and the asset graph).
+
+Every method is a function ``(timestamps: datetime64[ns] array, values: float64 array,
+lower_is_better: bool) -> DataFrame`` with at least the columns ``timestamp, direction, magnitude_pct,
+probability`` (one row per change, sorted by time); extra columns are method-specific. Points sharing a
+timestamp are allowed (one push / day with several results).
+
+`MIN_POINTS[name]` is the fewest points a series needs before the method can say anything; callers
+skip shorter series instead of calling the method.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
+from regression_assets.stats.perfherder import perfherder_changes
+
+Detector = Callable[[np.ndarray, np.ndarray, bool], pd.DataFrame]
+
+REQUIRED_COLUMNS = ("timestamp", "direction", "magnitude_pct", "probability")
+
+
+def _default(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool = True) -> pd.DataFrame:
+    """The project's detector, `regression_assets.stats.changepoint.detect_changes` (imported lazily:
+    it pulls in scipy and is not needed by the other methods)."""
+    from regression_assets.stats.changepoint import detect_changes
+
+    return detect_changes(timestamps, values, lower_is_better)
+
+
+def _perfherder(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool = True) -> pd.DataFrame:
+    """Perfherder's t-test detector with Perfherder's defaults (12-24 / 12 / t > 7, 2 % gate)."""
+    return perfherder_changes(timestamps, values, lower_is_better)
+
+
+METHODS: dict[str, Detector] = {
+    "default": _default,
+    "perfherder": _perfherder,
+}
+
+# Perfherder needs min_back_window values behind and fore_window values ahead of a change (12 + 12).
+# The default method's own floor is ScanConfig.min_before + min_after (4 + 3) points.
+MIN_POINTS: dict[str, int] = {
+    "default": 7,
+    "perfherder": 24,
+}
+
+
+def get_method(name: str) -> Detector:
+    """The detector called `name`; KeyError listing the known names otherwise."""
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise KeyError(f"unknown method {name!r}; known: {', '.join(sorted(METHODS))}") from None
+
+
+def min_points(name: str) -> int:
+    return MIN_POINTS.get(name, 2)

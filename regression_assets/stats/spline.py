@@ -1,0 +1,156 @@
+"""A Bayesian spline of a series' daily level (the slow_regressions model), fitted with nutpie.
+
+The model is compiled once per process and reused with each series' data swapped in
+(`CompiledModel.with_data`): ~0.3 s per fit instead of ~13 s for a fresh `pm.sample`.
+"""
+
+import hashlib
+import logging
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.interpolate import BSpline
+
+KNOT_SPACING_DAYS = 14  # about two knots per ~4-week release cycle
+DEGREE = 3
+_LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class SplineFit:
+    days: pd.DatetimeIndex  # every day of the window, oldest first; the last is the fit date
+    level_draws: np.ndarray  # (draws, days) float32: the level in the series' own units
+    calibration: float  # factor applied to level spreads so ~90% of points fall in the 90% interval
+    coverage_raw: float  # share of points inside the model's own 90% predictive interval
+    coverage: float  # the same after recalibration
+    r_hat_max: float
+    ess_bulk_min: float
+    divergences: int
+    n_points: int
+    n_days: int  # days with data (the model's observations)
+
+    def summary(self) -> pd.DataFrame:
+        q = np.quantile(self.level_draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+        return pd.DataFrame({"day": self.days, "q05": q[0], "q25": q[1], "median": q[2], "q75": q[3],
+                             "q95": q[4]})
+
+
+def basis(window_days: int, spacing: int = KNOT_SPACING_DAYS) -> BSpline:
+    """Cubic B-spline basis over day indices 0..window_days-1 with interior knots every `spacing` days."""
+    n_inner = max(int(np.ceil((window_days - 1) / spacing)), 1)
+    inner = np.linspace(0.0, window_days - 1.0, n_inner + 1)
+    knots = np.r_[[inner[0]] * DEGREE, inner, [inner[-1]] * DEGREE]
+    n_basis = len(knots) - DEGREE - 1
+    return BSpline(knots, np.eye(n_basis), DEGREE, extrapolate=False)
+
+
+def design(spl: BSpline, day_index: np.ndarray) -> np.ndarray:
+    out = spl(np.asarray(day_index, dtype=float))
+    return np.nan_to_num(out).astype("float64")
+
+
+def build_model(n_basis: int, n_obs: int = 10):
+    """The PyMC model: random-walk spline coefficients, Student-t noise, on standardized daily log medians."""
+    import pymc as pm
+
+    with pm.Model() as model:
+        b_obs = pm.Data("b_obs", np.zeros((n_obs, n_basis)))
+        y_obs = pm.Data("y_obs", np.zeros(n_obs))
+        # A day's median of n runs is ~1/sqrt(n) as noisy as one run.
+        obs_scale = pm.Data("obs_scale", np.ones(n_obs))
+        tau = pm.HalfNormal("tau", 1.0)
+        coef = pm.GaussianRandomWalk("coef", sigma=tau, init_dist=pm.Normal.dist(0.0, 3.0), steps=n_basis - 1)
+        sigma = pm.HalfNormal("sigma", 1.5)
+        nu = pm.Gamma("nu", 2.0, 0.1)
+        mu = pm.math.dot(b_obs, coef)
+        pm.StudentT("y", nu=nu, mu=mu, sigma=sigma * obs_scale, observed=y_obs, shape=mu.shape)
+    return model
+
+
+_COMPILED: dict[int, object] = {}
+_COMPILE_LOCK = threading.Lock()
+
+
+def compiled_model(n_basis: int):
+    """One compiled model per basis size per process."""
+    with _COMPILE_LOCK:
+        if n_basis not in _COMPILED:
+            import nutpie
+
+            _LOG.info("compiling the spline model for %d basis functions (once per process)", n_basis)
+            _COMPILED[n_basis] = nutpie.compile_pymc_model(build_model(n_basis))
+        return _COMPILED[n_basis]
+
+
+def stable_seed(*parts: object) -> int:
+    """A seed derived from names (series key, date): the same inputs always give the same draws."""
+    return int.from_bytes(hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()[:4], "little")
+
+
+def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp, *, window_days: int = 180,
+               chains: int = 2, tune: int = 500, draws: int = 500, keep_draws: int = 200,
+               seed: int = 0) -> SplineFit:
+    """Fit the level of `values` (positive, outliers already removed) over the window ending `end_day`."""
+    import arviz as az
+    import nutpie
+
+    end_day = pd.Timestamp(end_day).normalize()
+    days = pd.date_range(end=end_day, periods=window_days, freq="D")
+    ts = pd.to_datetime(timestamps)
+    v = np.asarray(values, dtype=float)
+    keep = (ts >= days[0]) & (ts < end_day + pd.Timedelta(days=1)) & np.isfinite(v) & (v > 0)
+    ts, v = ts[keep], v[keep]
+    if len(v) < 5:
+        raise ValueError(f"only {len(v)} usable points in the {window_days}-day window ending {end_day.date()}")
+    day_idx = ((ts.normalize() - days[0]) // pd.Timedelta(days=1)).to_numpy(dtype=int)
+    logv = np.log(v)
+    center = float(np.median(logv))
+    # Noise scale from successive differences: robust to the steps we are looking for.
+    d = np.diff(logv[np.argsort(ts.to_numpy(), kind="stable")])
+    scale = float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)) if len(d) > 2 else 0.0
+    scale = max(scale, float(np.std(logv)) * 0.1, 1e-4)
+    # The model sees one observation per day (the median of that day's runs): the cost of a fit
+    # grows with observations, and the quantity of interest is the daily level.
+    daily = pd.DataFrame({"day": day_idx, "y": (logv - center) / scale}).groupby("day")["y"].agg(["median", "size"])
+    obs_day = daily.index.to_numpy(dtype=float)
+    y = daily["median"].to_numpy()
+    obs_scale = 1.0 / np.sqrt(daily["size"].to_numpy(dtype=float))
+
+    spl = basis(window_days)
+    n_basis = spl.c.shape[1]
+    cm = compiled_model(n_basis).with_data(b_obs=design(spl, obs_day), y_obs=y, obs_scale=obs_scale)
+    trace = nutpie.sample(cm, chains=chains, tune=tune, draws=draws, seed=seed, progress_bar=False, cores=1)
+
+    coef = trace.posterior["coef"].values.reshape(-1, n_basis)
+    sigma = trace.posterior["sigma"].values.reshape(-1)
+    nu = trace.posterior["nu"].values.reshape(-1)
+    summ = az.summary(trace, var_names=["coef", "tau", "sigma"], kind="diagnostics")
+    divergences = int(trace.sample_stats["diverging"].values.sum())
+
+    rng = np.random.default_rng(seed)
+    level_std = coef @ design(spl, np.arange(window_days)).T  # (draws, days), standardized units
+    # Calibration: how wide must the predictive 90% interval be for 90% of the days to fall in it?
+    at_obs = level_std[:, obs_day.astype(int)]
+    noise = rng.standard_t(nu[:, None], size=at_obs.shape) * sigma[:, None] * obs_scale[None, :]
+    lo, med, hi = np.quantile(at_obs + noise, [0.05, 0.5, 0.95], axis=0)
+    coverage_raw = float(np.mean((y >= lo) & (y <= hi)))
+    half = np.where(y >= med, hi - med, med - lo)
+    ratio = np.abs(y - med) / np.maximum(half, 1e-12)
+    calibration = float(np.clip(np.quantile(ratio, 0.90), 0.5, 5.0))
+    coverage = float(np.mean(ratio <= calibration))
+    # Widen (never narrow) the level's spread by the same factor: an over-confident noise model
+    # means an over-confident level too, and a false alarm costs more than a late one.
+    widen = max(calibration, 1.0)
+    level_med = np.median(level_std, axis=0, keepdims=True)
+    level_std = level_med + widen * (level_std - level_med)
+
+    pick = rng.choice(level_std.shape[0], size=min(keep_draws, level_std.shape[0]), replace=False)
+    level = np.exp(center + scale * level_std[np.sort(pick)]).astype("float32")
+    return SplineFit(
+        days=days, level_draws=level, calibration=calibration, coverage_raw=coverage_raw, coverage=coverage,
+        r_hat_max=float(np.nanmax(summ["r_hat"].to_numpy())),
+        ess_bulk_min=float(np.nanmin(summ["ess_bulk"].to_numpy())),
+        divergences=divergences, n_points=len(v), n_days=len(y),
+    )

@@ -1,0 +1,153 @@
+"""The benchmark's scoring (bench/score.py), on hand-computed cases, and a small seeded quality floor.
+
+The full benchmark (`make bench`) is not part of `make test`; the quality test here runs the default
+detector on 8 generated series (seed QUALITY_SEED, neither the bench's tuning nor its report seed) and
+fails if recall or precision under the bench's tolerance rule drops below 0.8.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench.score import match_series, score_generated, tcpd_f_measure, tcpd_true_positives
+
+QUALITY_SEED = 12
+RECALL_FLOOR = 0.8
+PRECISION_FLOOR = 0.8
+
+
+def T(s: str) -> pd.Timestamp:
+    return pd.Timestamp(s)
+
+
+def _truth(rows):
+    return pd.DataFrame(rows, columns=["series_id", "start", "end", "kind", "direction", "magnitude_pct"])
+
+
+def _alerts(rows):
+    return pd.DataFrame(rows, columns=["series_id", "timestamp", "direction"])
+
+
+# ------------------------------------------------------------------------------- tolerance matcher
+
+
+@pytest.mark.parametrize(
+    ("alert_ts", "direction", "found"),
+    [
+        ("2025-01-09 00:00:00", "regression", True),  # exactly start - 1 day
+        ("2025-01-08 23:59:59", "regression", False),  # just before
+        ("2025-01-13 00:00:00", "regression", True),  # exactly start + 3 days
+        ("2025-01-13 00:00:01", "regression", False),  # just after
+        ("2025-01-10 00:00:00", "improvement", False),  # wrong direction
+    ],
+)
+def test_step_window_edges(alert_ts, direction, found):
+    truth = _truth([("a", T("2025-01-10"), T("2025-01-10"), "step", "regression", 5.0)])
+    res, n = match_series(truth, _alerts([("a", T(alert_ts), direction)]))
+    assert (res[0] is not None) is found
+    assert n == int(found)
+
+
+def test_ramp_window_runs_to_end_plus_three_days():
+    truth = _truth([("a", T("2025-01-10"), T("2025-01-25"), "ramp", "improvement", -6.0)])
+    assert match_series(truth, _alerts([("a", T("2025-01-28"), "improvement")]))[0] == [0]
+    assert match_series(truth, _alerts([("a", T("2025-01-28 00:00:01"), "improvement")]))[0] == [None]
+    assert match_series(truth, _alerts([("a", T("2025-01-09"), "improvement")]))[0] == [0]
+
+
+def test_each_alert_and_change_matched_at_most_once():
+    truth = _truth([("a", T("2025-01-10"), T("2025-01-10"), "step", "regression", 5.0)])
+    alerts = _alerts([("a", T("2025-01-11"), "regression"), ("a", T("2025-01-10 06:00"), "regression")])
+    res, n = match_series(truth, alerts)
+    assert res == [1]  # the closer one
+    assert n == 1
+
+
+def test_score_generated_hand_computed():
+    truth = _truth(
+        [
+            ("a", T("2025-02-01"), T("2025-02-01"), "step", "regression", 5.0),
+            ("a", T("2025-04-01"), T("2025-04-20"), "ramp", "improvement", -8.0),
+            ("b", T("2025-03-01"), T("2025-03-01"), "step", "improvement", -3.0),
+        ]
+    )
+    meta = pd.DataFrame({"series_id": ["a", "b", "q"], "n_days": [150, 150, 200], "n_changes": [2, 1, 0]})
+    alerts = _alerts(
+        [
+            ("a", T("2025-02-02"), "regression"),  # TP (step)
+            ("a", T("2025-02-03"), "regression"),  # FP: the step is already taken
+            ("a", T("2025-04-15"), "improvement"),  # TP (ramp)
+            ("b", T("2025-03-01"), "regression"),  # FP: wrong direction, b's change missed
+            ("q", T("2025-05-05"), "regression"),  # FP on a quiet series
+        ]
+    )
+    sc, tr = score_generated(truth, alerts, meta)
+    assert (sc.n_true, sc.n_found, sc.n_alerts, sc.n_true_alerts) == (3, 2, 5, 2)
+    assert sc.precision == pytest.approx(2 / 5)
+    assert sc.recall == pytest.approx(2 / 3)
+    assert sc.f1 == pytest.approx(2 * 0.4 * (2 / 3) / (0.4 + 2 / 3))
+    assert sc.recall_step == pytest.approx(1 / 2)
+    assert sc.recall_ramp == pytest.approx(1.0)
+    assert sc.false_alerts_quiet == 1
+    assert sc.false_per_1000_quiet_days == pytest.approx(1000 / 200)
+    assert list(tr["found"]) == [True, True, False]
+
+
+def test_predicting_nothing_has_no_precision_and_zero_f1():
+    truth = _truth([("a", T("2025-02-01"), T("2025-02-01"), "step", "regression", 5.0)])
+    meta = pd.DataFrame({"series_id": ["a"], "n_days": [100], "n_changes": [1]})
+    sc, _ = score_generated(truth, _alerts([]), meta)
+    assert np.isnan(sc.precision)
+    assert sc.recall == 0.0
+    assert sc.f1 == 0.0
+
+
+# ------------------------------------------------------------------------------------------- TCPD F1
+
+
+def test_tcpd_reference_doctests():
+    # the examples in TCPDBench's analysis/scripts/metrics.py
+    assert tcpd_true_positives({1, 10, 20, 23}, {3, 8, 20}) == {1, 10, 20}
+    assert tcpd_true_positives({1, 10, 20, 23}, {1, 3, 8, 20}) == {1, 10, 20}
+    assert tcpd_true_positives({1, 10, 20, 23}, {1, 3, 5, 8, 20}) == {1, 10, 20}
+    assert tcpd_true_positives(set(), {1, 2, 3}) == set()
+    assert tcpd_true_positives({1, 2, 3}, set()) == set()
+    assert tcpd_f_measure({1: [10, 20], 2: [11, 20], 3: [10], 4: [0, 5]}, [10, 20])[0] == 1.0
+    assert tcpd_f_measure({1: [], 2: [10], 3: [50]}, [10])[0] == pytest.approx(0.9090909090909091)
+    assert tcpd_f_measure({1: [], 2: [10], 3: [50]}, [])[0] == pytest.approx(0.8)
+
+
+def test_tcpd_hand_computed():
+    # X = {0, 103, 300}; T* = {0, 100, 200}: 0 -> 0, 100 -> 103, 200 unmatched: P = 2/3.
+    # annotator a {0, 100}: 2/2; annotator b {0, 100, 200}: 2/3; R = (1 + 2/3) / 2 = 5/6.
+    f, p, r = tcpd_f_measure({"a": [100], "b": [100, 200]}, [103, 300])
+    assert p == pytest.approx(2 / 3)
+    assert r == pytest.approx(5 / 6)
+    assert f == pytest.approx(20 / 27)
+
+
+def test_tcpd_margin_is_inclusive_and_predictions_used_once():
+    assert tcpd_f_measure({"a": [100]}, [105])[2] == 1.0
+    assert tcpd_f_measure({"a": [100]}, [106])[2] == pytest.approx(0.5)  # only index 0 recalled
+    # one prediction between two annotated points serves only one of them
+    assert tcpd_true_positives({0, 50, 54}, {0, 52}) == {0, 50}
+
+
+# --------------------------------------------------------------------------------- seeded quality
+
+
+def test_default_detector_quality_floor():
+    pytest.importorskip("regression_assets.stats.changepoint")
+    detectors = pytest.importorskip("regression_assets.stats.detectors")
+    from bench.generate import generate, to_frames
+    from bench.methods import iter_series, run_inproc
+
+    points, truth, meta = to_frames(generate(QUALITY_SEED, 8, prefix="q-"))
+    alerts, info = run_inproc(detectors.METHODS["default"], list(iter_series(points)))
+    assert info["errors"] == 0
+    sc, _ = score_generated(truth, alerts, meta)
+    assert sc.n_true >= 8
+    assert sc.recall >= RECALL_FLOOR, sc
+    assert sc.precision >= PRECISION_FLOOR, sc
