@@ -28,8 +28,8 @@ make_venv() {
     rm -rf "$dir"
     "$BASE_PY" -m venv "$dir"
     "$dir/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
-    if ! "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@" >"$dir.install.log" 2>&1; then
-        log "install of $name failed (see $dir.install.log); it will be reported as unavailable"
+    if ! "$dir/bin/python" -m pip install -q --disable-pip-version-check "$@" >"$dir/install.log" 2>&1; then
+        log "install of $name failed (see $dir/install.log); it will be reported as unavailable"
         return 0
     fi
     "$dir/bin/python" -c "import $marker" >/dev/null 2>&1 || log "$name installed but '$marker' does not import"

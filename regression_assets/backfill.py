@@ -5,8 +5,10 @@ run over the whole date range (single-run backfills: one compiled PyMC model per
 """
 
 import datetime as dt
+import multiprocessing
 import time
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 
 import dagster as dg
 import pandas as pd
@@ -15,6 +17,7 @@ from regression_assets.partitions import series_partitions
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def _range_tags(start: str, end: str) -> dict[str, str]:
@@ -22,15 +25,15 @@ def _range_tags(start: str, end: str) -> dict[str, str]:
 
 
 def run_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date,
-                 series: list[str] | None = None, run_config: dict | None = None,
+                 series: list[str] | None = None, run_config: dict | None = None, workers: int = 1,
                  log: Callable[[str], None] = print) -> dict:
     """Materialize raw results for [start, end], then every date × series partition in that range."""
     s, e = start.isoformat(), end.isoformat()
     stats: dict = {"runs": 0, "failed_runs": []}
     t0 = time.time()
-    defs.resolve_job_def("release_calendar_job").execute_in_process(instance=instance)
+    defs.resolve_job_def("release_calendar_job").execute_in_process(instance=instance, run_config=QUIET)
     raw = defs.resolve_job_def("raw_perf_job").execute_in_process(instance=instance, tags=_range_tags(s, e),
-                                                                   raise_on_error=False)
+                                                                   run_config=QUIET, raise_on_error=False)
     stats["runs"] += 2
     if not raw.success:
         raise RuntimeError(f"raw_perf_results failed for {s}..{e}; see run {raw.run_id}")
@@ -41,17 +44,36 @@ def run_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.d
             raise ValueError(f"unknown series {unknown}; known: {keys}")
         keys = [k for k in keys if k in series]
     log(f"raw results {s}..{e} loaded in {time.time() - t0:.0f}s; {len(keys)} series to backfill")
-    job = defs.resolve_job_def("perf_series_job")
-    for i, key in enumerate(keys, 1):
-        t1 = time.time()
-        result = job.execute_in_process(instance=instance, tags=_range_tags(f"{s}|{key}", f"{e}|{key}"),
-                                        run_config=run_config or {}, raise_on_error=False)
+    if workers <= 1:
+        outcomes = (_run_series(key, s, e, run_config, instance) for key in keys)
+    else:  # one process per core, each with its own compiled model; DuckDB writes take turns
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        outcomes = pool.map(_run_series, keys, [s] * len(keys), [e] * len(keys), [run_config] * len(keys))
+    for i, (key, ok, run_id, seconds) in enumerate(outcomes, 1):
         stats["runs"] += 1
-        if not result.success:
-            stats["failed_runs"].append((key, result.run_id))
-        log(f"[{i}/{len(keys)}] {key}: {'ok' if result.success else 'FAILED'} in {time.time() - t1:.0f}s")
+        if not ok:
+            stats["failed_runs"].append((key, run_id))
+        log(f"[{i}/{len(keys)}] {key}: {'ok' if ok else 'FAILED'} in {seconds:.0f}s")
     stats["seconds"] = time.time() - t0
     return stats
+
+
+def _run_series(key: str, start: str, end: str, run_config: dict | None,
+                instance: dg.DagsterInstance | None = None) -> tuple[str, bool, str, float]:
+    """One run of the per-series chain over [start, end] (in this process or a pool worker)."""
+    from regression_assets.definitions import defs
+
+    t1 = time.time()
+    own = instance is None
+    instance = instance or dg.DagsterInstance.get()
+    try:
+        result = defs.resolve_job_def("perf_series_job").execute_in_process(
+            instance=instance, tags=_range_tags(f"{start}|{key}", f"{end}|{key}"), run_config={**QUIET, **(run_config or {})},
+            raise_on_error=False)
+    finally:
+        if own:
+            instance.dispose()
+    return key, result.success, result.run_id, time.time() - t1
 
 
 def sample_date_range() -> tuple[dt.date, dt.date]:
@@ -61,7 +83,7 @@ def sample_date_range() -> tuple[dt.date, dt.date]:
 
 
 def read_table(database: str, table: str, schema: str = "regression_assets") -> pd.DataFrame:
-    import duckdb
+    from regression_assets.io_managers import connect_with_retry
 
-    with duckdb.connect(database, read_only=True) as con:
+    with connect_with_retry(database, read_only=True) as con:
         return con.execute(f'SELECT * FROM "{schema}"."{table}"').df()

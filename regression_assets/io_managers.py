@@ -10,6 +10,7 @@ from the partition keys alone.
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 import dagster as dg
@@ -24,6 +25,23 @@ def _ident(name: str) -> str:
     if not _IDENT.match(name):
         raise ValueError(f"not a safe SQL identifier: {name!r}")
     return f'"{name}"'
+
+
+def connect_with_retry(database: str, timeout_s: float = 120.0, read_only: bool = False):
+    """Open a DuckDB file, waiting while another process holds its write lock.
+
+    One process at a time may open a DuckDB file; every open here is short (one read or one
+    transaction), so parallel backfill workers take turns instead of failing.
+    """
+    deadline, wait = time.monotonic() + timeout_s, 0.05
+    while True:
+        try:
+            return duckdb.connect(database, read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(wait)
+            wait = min(wait * 2, 1.0)
 
 
 def split_multi_key(key) -> tuple[str, str]:
@@ -52,7 +70,7 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(self.database)
+        con = connect_with_retry(self.database)
         con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(self.schema_name)}")
         return con
 

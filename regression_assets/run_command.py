@@ -10,6 +10,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", type=dt.date.fromisoformat, help="first date (default: the sample's first day)")
     p.add_argument("--end", type=dt.date.fromisoformat, help="last date (default: the sample's last day)")
     p.add_argument("--series", action="append", help="only this series key (repeatable)")
+    p.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1),
+                   help="series backfilled in parallel processes (default: %(default)s)")
 
 
 def run_run(args: argparse.Namespace) -> int:
@@ -27,7 +29,7 @@ def run_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     with dg.DagsterInstance.get() as instance:
-        stats = run_backfill(defs, instance, start, end, series=args.series,
+        stats = run_backfill(defs, instance, start, end, series=args.series, workers=args.workers,
                              log=lambda m: print(m, file=sys.stderr, flush=True))
     database = str(data_dir() / "warehouse.duckdb")
     alerts = read_table(database, "regression_alerts")

@@ -7,7 +7,6 @@ a parameterised query is cheaper than loading those partitions through an IO man
 import datetime as dt
 
 import dagster as dg
-import duckdb
 import pandas as pd
 
 SERIES_WINDOW_SQL = """
@@ -37,10 +36,10 @@ class DuckDBWarehouse(PerfWarehouse):
     schema_name: str = "regression_assets"
 
     def series_window(self, series_key: str, start: dt.datetime, end: dt.datetime) -> pd.DataFrame:
-        from regression_assets.io_managers import _LOCK, _ident
+        from regression_assets.io_managers import _LOCK, _ident, connect_with_retry
 
         table = f"{_ident(self.schema_name)}.{_ident('raw_perf_results')}"
-        with _LOCK, duckdb.connect(self.database) as con:
+        with _LOCK, connect_with_retry(self.database) as con:
             exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
                                  "table_name = 'raw_perf_results'", [self.schema_name]).fetchall()[0][0]
             if not exists:

@@ -3,21 +3,23 @@
 import json
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.series import PERF_PARTITION_EXPR, cleaned_series
 from regression_assets.perf.util import concat_frames, for_each_partition
-from regression_assets.stats.mixture import fit_modes
+from regression_assets.stats.mixture import fit_modes, level_residuals
 
 
 def modes_row(points: pd.DataFrame, day: str, key: str) -> pd.DataFrame:
-    use = points[~points["is_outlier"] & ~points["invalid"]]
-    fit = fit_modes(use["log_value"].to_numpy(), outlier_share=float(points["is_outlier"].mean()),
-                    seed=0)
+    use = points[~points["is_outlier"] & ~points["invalid"]].sort_values("timestamp")
+    fit = fit_modes(level_residuals(use["log_value"].to_numpy()),
+                    outlier_share=float(points["is_outlier"].mean()), seed=0)
     return pd.DataFrame([{
         "partition_date": pd.Timestamp(day), "series_key": key, "n_points": len(use), "n_modes": fit.n_modes,
-        "mode_means": json.dumps([round(float(2.718281828459045 ** m), 6) for m in fit.means]),
+        # Modes as % offsets from the series' running level.
+        "mode_offsets_pct": json.dumps([round(100.0 * float(np.expm1(m)), 3) for m in fit.means]),
         "mode_weights": json.dumps([round(w, 4) for w in fit.weights]),
         "noise_profile": fit.noise_profile, "skewness": fit.skewness, "outlier_share": fit.outlier_share,
     }])

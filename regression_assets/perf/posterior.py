@@ -7,6 +7,7 @@ import pandas as pd
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.series import cleaned_series
 from regression_assets.perf.util import for_each_partition
+from regression_assets.stats.mixture import demode
 from regression_assets.stats.spline import SplineFit, fit_spline, stable_seed
 
 DIAGNOSTIC_COLUMNS = ["r_hat_max", "ess_bulk_min", "divergences", "calibration", "coverage_raw", "coverage",
@@ -54,10 +55,12 @@ def spline_posterior(context: dg.AssetExecutionContext, config: SplinePosteriorC
         pts = groups.get((pd.Timestamp(day), key))
         if pts is None:
             return None
-        use = pts[~pts["is_outlier"] & ~pts["invalid"]]
+        use = pts[~pts["is_outlier"] & ~pts["invalid"]].sort_values("timestamp")
         if use["day"].nunique() < config.min_days_with_data:
             return None
-        fit = fit_spline(use["timestamp"].to_numpy(), use["value"].to_numpy(), pd.Timestamp(day),
+        # The level of the main mode: points in another mode are moved by that mode's offset.
+        level_values = np.exp(demode(use["log_value"].to_numpy())[0])
+        fit = fit_spline(use["timestamp"].to_numpy(), level_values, pd.Timestamp(day),
                          window_days=config.window_days, chains=config.chains, tune=config.tune,
                          draws=config.draws, keep_draws=config.keep_draws, seed=stable_seed(key, day))
         diagnostics.append({"partition": f"{day}|{key}", **{c: getattr(fit, c) for c in DIAGNOSTIC_COLUMNS}})

@@ -12,7 +12,7 @@ def prepare_day(frame: pd.DataFrame, day: str, source_name: str) -> tuple[pd.Dat
     """Conform, validate, key and date-stamp one day's rows: (good rows, rejected rows with reasons)."""
     good, rejected = validate_raw_rows(conform_raw_frame(frame, source_name))
     start = pd.Timestamp(day)
-    outside = (good["push_timestamp"] < start) | (good["push_timestamp"] >= start + pd.Timedelta(days=1))
+    outside = good["push_timestamp"].isna() | (good["push_timestamp"] < start) | (good["push_timestamp"] >= start + pd.Timedelta(days=1))
     if outside.any():  # a source that ignores the day filter must not leak rows into this partition
         rejected = pd.concat([rejected, good[outside].reset_index().assign(reason="push_timestamp: outside the day")])
         good = good[~outside]

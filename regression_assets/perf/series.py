@@ -3,6 +3,7 @@
 import dagster as dg
 import pandas as pd
 
+from regression_assets.io_managers import split_multi_key
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.raw import raw_perf_results
 from regression_assets.perf.util import concat_frames, for_each_partition
@@ -45,9 +46,21 @@ def cleaned_series(context: dg.AssetExecutionContext, config: CleanedSeriesConfi
                    warehouse: PerfWarehouse) -> pd.DataFrame:
     """A series' trailing window of points up to the date, outliers flagged (> 5 MADs), daily levels."""
 
+    window = pd.Timedelta(days=config.window_days)
+    # One read per series covering every date of the run, then sliced per date.
+    spans: dict[str, list[pd.Timestamp]] = {}
+    for key in context.partition_keys:
+        day, series = split_multi_key(key)
+        spans.setdefault(series, []).append(pd.Timestamp(day))
+    cache: dict[str, pd.DataFrame] = {}
+
     def one(day: str, key: str) -> pd.DataFrame:
-        end = pd.Timestamp(day) + pd.Timedelta(days=1)
-        raw = warehouse.series_window(key, end - pd.Timedelta(days=config.window_days), end)
+        if key not in cache:
+            first, last = min(spans[key]), max(spans[key])
+            cache[key] = warehouse.series_window(key, first + pd.Timedelta(days=1) - window, last + pd.Timedelta(days=1))
+        raw, end = cache[key], pd.Timestamp(day) + pd.Timedelta(days=1)
+        if len(raw):
+            raw = raw[(raw["push_timestamp"] >= end - window) & (raw["push_timestamp"] < end)]
         return clean_window(raw, day, key, config.mad_threshold)
 
     results, stats = for_each_partition(context, one)

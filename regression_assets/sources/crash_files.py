@@ -42,7 +42,7 @@ class LocalCrashSource(CrashSource):
         rows = dataset.to_table(filter=where).to_pandas()
         return conform_crash_frame(rows, f"LocalCrashSource({self._dir()})")
 
-    def release_calendar(self, channel: str | None = None) -> pd.DataFrame:
+    def release_calendar(self, channel: str | None = None, until: dt.date | None = None) -> pd.DataFrame:
         calendar = self._dir() / RELEASES_FILE
         if calendar.exists():
             out = conform_release_frame(pd.read_csv(calendar, dtype={"version": str}), str(calendar))
@@ -55,4 +55,6 @@ class LocalCrashSource(CrashSource):
             out = first_seen_releases(rows)
         if channel is not None:
             out = out[out["channel"] == channel]
+        if until is not None:
+            out = out[out["release_time"] < pd.Timestamp(until) + pd.Timedelta(days=1)]
         return out.reset_index(drop=True)

@@ -56,8 +56,10 @@ class CrashSource(dg.ConfigurableResource):
     def fetch_day(self, day: dt.date, channel: str | None = None) -> pd.DataFrame:  # pragma: no cover
         raise TypeError(f"{type(self).__name__} does not implement fetch_day")
 
-    def release_calendar(self, channel: str | None = None) -> pd.DataFrame:  # pragma: no cover
-        """`channel, version, release_time` (naive UTC): when each version reached the channel."""
+    def release_calendar(
+        self, channel: str | None = None, until: dt.date | None = None
+    ) -> pd.DataFrame:  # pragma: no cover
+        """`channel, version, release_time` (naive UTC) of versions released by the end of `until`."""
         raise TypeError(f"{type(self).__name__} does not implement release_calendar")
 
 

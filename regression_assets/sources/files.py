@@ -22,7 +22,13 @@ def _load_all(directory: str, include_talos: bool) -> pd.DataFrame:
             raw = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
         except Exception as exc:  # a truncated or foreign file: say which one
             raise ValueError(f"{path}: unreadable perf results file ({type(exc).__name__}: {exc})") from exc
-        frames.append(conform_raw_frame(raw, str(path)))
+        frame = conform_raw_frame(raw, str(path))
+        # Rows whose time can't be read belong to no day; they are handed out (and so counted as
+        # rejected) with the file's first day rather than silently dropped.
+        bad = frame["push_timestamp"].isna()
+        if bad.any() and (~bad).any():
+            frame.loc[bad, "_attach_to"] = frame.loc[~bad, "push_timestamp"].min().normalize()
+        frames.append(frame)
     if include_talos:
         from regression_assets.sources.talos import TALOS_FILES, load_talos
 
@@ -44,7 +50,9 @@ class LocalPerfSource(PerfSource):
         data = _load_all(self.directory, self.include_talos)
         start = pd.Timestamp(day)
         mask = (data["push_timestamp"] >= start) & (data["push_timestamp"] < start + pd.Timedelta(days=1))
-        return data[mask].reset_index(drop=True)
+        if "_attach_to" in data.columns:
+            mask |= data["_attach_to"] == start
+        return data[mask].drop(columns=["_attach_to"], errors="ignore").reset_index(drop=True)
 
     def fetch_release_calendar(self, start_date: dt.date | None = None) -> pd.DataFrame:
         path = Path(self.directory) / "release_calendar.csv"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from regression_assets.stats.mixture import demode
 from regression_assets.stats.series import clean_points
 
 DAY_NS = 86_400 * 10**9
@@ -62,11 +63,14 @@ def scan(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame:
     if len(pushes) < 2:
         return pd.DataFrame(columns=["boundary", "time", "t", "delta", "n_before", "n_after"])
     tb = pushes[1:]
-    nb, mb, _ = _window_sums(t, x, tb - cfg.back_days * DAY_NS, tb)
-    na, ma, _ = _window_sums(t, x, tb, tb + cfg.fore_days * DAY_NS)
-    s = _noise_scale(x)
+    nb, mb, vb = _window_sums(t, x, tb - cfg.back_days * DAY_NS, tb)
+    na, ma, va = _window_sums(t, x, tb, tb + cfg.fore_days * DAY_NS)
+    # Welch's t with each window's own variance (floored at the series' point-to-point noise): the
+    # windows' spread includes whatever the noise really is (heavy tails, modes), a global robust
+    # scale would not.
+    floor = _noise_scale(x) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
-        tstat = (ma - mb) / (s * np.sqrt(1.0 / nb + 1.0 / na))
+        tstat = (ma - mb) / np.sqrt(np.maximum(vb, floor) / nb + np.maximum(va, floor) / na)
     ok = (nb >= cfg.min_before) & (na >= cfg.min_after)
     tstat = np.where(ok, tstat, 0.0)
     return pd.DataFrame({"boundary": first_idx[1:], "time": tb, "t": tstat, "delta": ma - mb,
@@ -94,8 +98,8 @@ def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, sc
         return 0.0, 0.0, 0.0, 0.0, len(before), len(after)
     # Trimmed means: heavy tails and the odd unflagged outlier should not move the estimate.
     mb, ma = sps.trim_mean(before, 0.1), sps.trim_mean(after, 0.1)
-    sb = max(scale, 1.4826 * np.median(np.abs(before - np.median(before))))
-    sa = max(scale, 1.4826 * np.median(np.abs(after - np.median(after))))
+    sb = max(scale, float(np.std(before, ddof=1)))
+    sa = max(scale, float(np.std(after, ddof=1)))
     se = np.sqrt(sb**2 / len(before) + sa**2 / len(after))
     delta = ma - mb
     gate = np.log1p(cfg.min_change_pct / 100.0)
@@ -131,9 +135,9 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
             continue
         mb, mm, ma = np.median(before), np.median(middle), np.median(after)
         frac = (mm - mb) / (ma - mb) if ma != mb else 0.5
-        if frac < 0.2:
+        if frac < 0.35:
             groups[-1] = [i]  # the earlier candidate was the echo
-        elif frac > 0.8:
+        elif frac > 0.65:
             continue  # this one is the echo
         else:
             g.append(i)
@@ -153,7 +157,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     if len(pts) < cfg.min_before + cfg.min_after:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     t = pts["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64).astype(float)
-    x = pts["log_value"].to_numpy()
+    x, _ = demode(pts["log_value"].to_numpy())
     sc = scan(t, x, cfg)
     cands = _pick_candidates(sc, cfg)
     groups = _group_candidates(t, x, sc, cands, cfg)

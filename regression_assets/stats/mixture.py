@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 from scipy import stats as sps
 from sklearn.mixture import GaussianMixture
 
@@ -19,7 +20,7 @@ class ModeFit:
     outlier_share: float = 0.0
 
 
-def fit_modes(x: np.ndarray, *, max_k: int = 4, min_weight: float = 0.05,
+def fit_modes(x: np.ndarray, *, max_k: int = 4, max_points: int = 2000, min_weight: float = 0.05,
               outlier_share: float = 0.0, seed: int = 0) -> ModeFit:
     """Fit K = 1..max_k Gaussian mixtures, keep the BIC-best one, then count the *distinct* modes.
 
@@ -33,11 +34,13 @@ def fit_modes(x: np.ndarray, *, max_k: int = 4, min_weight: float = 0.05,
         return ModeFit(1, [float(np.mean(x)) if len(x) else float("nan")], [0.0], [1.0],
                        outlier_share=outlier_share)
     # Scale for EM's numerical comfort; the answer is scale-free.
+    if len(x) > max_points:  # EM cost grows with points; the mode count does not need them all
+        x = np.random.default_rng(seed).choice(x, max_points, replace=False)
     center, scale = np.median(x), np.std(x) or 1.0
     z = ((x - center) / scale).reshape(-1, 1)
     fits, bics = [], []
     for k in range(1, min(max_k, len(np.unique(z))) + 1):
-        gm = GaussianMixture(n_components=k, covariance_type="full", n_init=2, random_state=seed,
+        gm = GaussianMixture(n_components=k, covariance_type="full", n_init=1, random_state=seed, init_params="k-means++",
                              reg_covar=1e-4).fit(z)
         fits.append(gm)
         bics.append(float(gm.bic(z)))
@@ -87,3 +90,46 @@ def fit_modes(x: np.ndarray, *, max_k: int = 4, min_weight: float = 0.05,
         weights=[float(weights[i]) for i in kept],
         bic=bics, noise_profile=profile, skewness=skew, outlier_share=outlier_share,
     )
+
+
+def level_residuals(x: np.ndarray, window: int = 31) -> np.ndarray:
+    """x minus its centred rolling median: a step or a drift in the level is not a second mode."""
+    s = pd.Series(np.asarray(x, dtype=float))
+    return (s - s.rolling(window, center=True, min_periods=1).median()).to_numpy()
+
+
+def bimodality_coefficient(x: np.ndarray) -> float:
+    """Sarle's bimodality coefficient: > 5/9 suggests more than one mode (a cheap screen before EM)."""
+    n = len(x)
+    if n < 10 or np.std(x) == 0:
+        return 0.0
+    g, k = sps.skew(x), sps.kurtosis(x)  # k: excess kurtosis
+    return float((g**2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
+
+
+def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window: int = 31) -> tuple[np.ndarray, int]:
+    """Log values with each point's mode offset removed, and the number of modes found.
+
+    On a multi-modal series (runs land in one of a few states), the pooled mean moves whenever the
+    share of runs in each state moves, which is noise, not a change. Each point is assigned to the
+    mode nearest its residual from the running level, and the offset of that mode from the heaviest
+    one is subtracted: what remains compares like with like (the Talos mixture idea).
+    """
+    x = np.asarray(log_values, dtype=float)
+    resid = level_residuals(x, window)
+    if len(x) < 30 or bimodality_coefficient(resid) < screen:
+        return x, 1
+    fit = fit_modes(resid, seed=seed, max_points=600)
+    if fit.n_modes < 2:
+        return x, 1
+    offsets = np.asarray(fit.means) - fit.means[int(np.argmax(fit.weights))]
+    main = int(np.argmax(fit.weights))
+    assign = np.argmin(np.abs(resid[:, None] - np.asarray(fit.means)[None, :]), axis=1)
+    # Re-estimate the running level from main-mode points only, so a stretch where the other mode
+    # happens to dominate cannot drag the level (and with it every assignment) over to that mode.
+    for _ in range(2):
+        main_pts = pd.Series(np.where(assign == main, x, np.nan))
+        level = main_pts.rolling(window, center=True, min_periods=3).median().ffill().bfill()
+        level = level.fillna(np.nanmedian(x)).to_numpy()
+        assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
+    return x - offsets[assign], fit.n_modes

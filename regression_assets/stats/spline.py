@@ -52,7 +52,7 @@ def design(spl: BSpline, day_index: np.ndarray) -> np.ndarray:
 
 
 def build_model(n_basis: int, n_obs: int = 10):
-    """The PyMC model: random-walk spline coefficients, Student-t noise, on standardized daily log medians."""
+    """The PyMC model: a Student-t random walk of spline coefficients, Student-t noise, on daily log medians."""
     import pymc as pm
 
     with pm.Model() as model:
@@ -60,8 +60,11 @@ def build_model(n_basis: int, n_obs: int = 10):
         y_obs = pm.Data("y_obs", np.zeros(n_obs))
         # A day's median of n runs is ~1/sqrt(n) as noisy as one run.
         obs_scale = pm.Data("obs_scale", np.ones(n_obs))
-        tau = pm.HalfNormal("tau", 1.0)
-        coef = pm.GaussianRandomWalk("coef", sigma=tau, init_dist=pm.Normal.dist(0.0, 3.0), steps=n_basis - 1)
+        # A random walk with heavy-tailed (Student-t, nu = 2) steps and a fixed scale: small wiggles are
+        # shrunk, a real step between two knots is allowed. A hierarchical scale (tau ~ HalfNormal)
+        # sent flat series into the tau → 0 funnel (divergences, r_hat > 1.05).
+        coef = pm.RandomWalk("coef", innovation_dist=pm.StudentT.dist(nu=2.0, sigma=0.3),
+                             init_dist=pm.Normal.dist(0.0, 3.0), steps=n_basis - 1)
         sigma = pm.HalfNormal("sigma", 1.5)
         nu = pm.Gamma("nu", 2.0, 0.1)
         mu = pm.math.dot(b_obs, coef)
@@ -126,7 +129,7 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     coef = trace.posterior["coef"].values.reshape(-1, n_basis)
     sigma = trace.posterior["sigma"].values.reshape(-1)
     nu = trace.posterior["nu"].values.reshape(-1)
-    summ = az.summary(trace, var_names=["coef", "tau", "sigma"], kind="diagnostics")
+    summ = az.summary(trace, var_names=["coef", "sigma", "nu"], kind="diagnostics")
     divergences = int(trace.sample_stats["diverging"].values.sum())
 
     rng = np.random.default_rng(seed)

@@ -20,6 +20,58 @@ from regression_assets.stats import rates as R
 FIRST_24H, AFTER_24H = "first_24h", "after_24h"
 POOLED = "pooled"
 
+_T, _S, _F, _I, _B = "datetime64[ns]", "object", "float64", "int64", "bool"
+RATE_SCHEMA = {
+    "day": _T, "channel": _S, "os_name": _S, "version": _S, "measure": _S, "release_time": _T,
+    "release_source": _S, "age_hour": _I, "hour_start": _T, "period": _S, "is_first_24h": _B,
+    "crashes": _F, "usage_hours": _F, "n_windows": _I, "n_trimmed": _I, "crashes_trimmed": _F,
+    "usage_hours_trimmed": _F, "dispersion_day": _F, "rate_per_1k": _F, "rate_median": _F,
+    "rate_lo95": _F, "rate_hi95": _F,
+}
+COMPARISON_SCHEMA = {
+    "day": _T, "channel": _S, "os_name": _S, "measure": _S, "period": _S, "is_decision": _B,
+    "latest_version": _S, "latest_release_time": _T, "age_hours": _I, "age_lo": _I, "age_hi": _I,
+    "reference": _S, "previous_versions": _S, "previous_release_time": _T,
+    "latest_crashes": _F, "latest_usage_hours": _F, "latest_dispersion": _F, "latest_hours": _I,
+    "latest_rate": _F, "latest_rate_lo95": _F, "latest_rate_hi95": _F,
+    "ref_crashes": _F, "ref_usage_hours": _F, "ref_dispersion": _F, "ref_hours": _I,
+    "ref_rate": _F, "ref_rate_lo95": _F, "ref_rate_hi95": _F, "between_release_var": _F,
+    "expected_events": _F, "ratio_median": _F, "ratio_lo80": _F, "ratio_hi80": _F,
+    "p_ratio_gt_threshold": _F, "p_ratio_gt_threshold_adjusted": _F, "p_change": _F,
+    "threshold": _F, "family_size": _I,
+}
+ALERT_SCHEMA = {
+    "day": _T, "channel": _S, "os_name": _S, "measure": _S, "period": _S, "latest_version": _S,
+    "previous_versions": _S, "age_hours": _I, "latest_rate": _F, "ref_rate": _F, "ratio_median": _F,
+    "ratio_lo80": _F, "ratio_hi80": _F, "p_ratio_gt_threshold": _F, "p_ratio_gt_threshold_adjusted": _F,
+    "latest_usage_hours": _F, "latest_crashes": _F, "ref_usage_hours": _F, "ref_crashes": _F,
+    "expected_events": _F, "status": _S, "severity": _S, "reason": _S,
+}
+TREND_SCHEMA = {
+    "day": _T, "channel": _S, "measure": _S, "version": _S, "release_index": _I, "is_latest": _B,
+    "period": _S, "age_lo": _I, "age_hi": _I, "crashes": _F, "usage_hours": _F, "dispersion": _F,
+    "rate_per_1k": _F, "rate_lo95": _F, "rate_hi95": _F, "slope_per_release": _F, "slope_sd": _F,
+    "ratio_per_release": _F, "p_worsening": _F, "direction": _S, "n_versions": _I,
+}
+
+
+def conform(df: pd.DataFrame, schema: dict[str, str]) -> pd.DataFrame:
+    """Exactly `schema`'s columns, in order and type (so tables keep one shape, empty or not)."""
+    out = pd.DataFrame(index=df.index)
+    for col, dtype in schema.items():
+        values = df[col] if col in df.columns else pd.Series(np.nan, index=df.index)
+        if dtype == _T:
+            out[col] = pd.to_datetime(values).astype(_T)
+        elif dtype == _S:
+            out[col] = values.astype(object).where(values.notna(), None)
+        elif dtype == _I:
+            out[col] = pd.to_numeric(values).fillna(0).astype(_I)
+        elif dtype == _B:
+            out[col] = values.fillna(False).astype(_B)
+        else:
+            out[col] = pd.to_numeric(values).astype(_F)
+    return out.reset_index(drop=True)
+
 
 def grouped_dispersion(df: pd.DataFrame, keys: list[str]) -> np.ndarray:
     """`pearson_dispersion` of `crashes` over `usage_hours` within each group, broadcast to its rows."""
@@ -66,15 +118,10 @@ def hourly_rates(
     credible interval (widened by the day's over-dispersion φ of that version, platform and measure).
     The top `trim_fraction` of windows by rate are dropped first, per (version, platform, measure, day).
     """
-    cols = [
-        "day", "channel", "os_name", "version", "measure", "release_time", "release_source", "age_hour",
-        "hour_start", "period", "is_first_24h", "crashes", "usage_hours", "n_windows", "n_trimmed",
-        "crashes_trimmed", "usage_hours_trimmed", "dispersion_day", "rate_per_1k", "rate_median",
-        "rate_lo95", "rate_hi95",
-    ]
+    cols = list(RATE_SCHEMA)
     present = [m for m in measures if m in aggs.columns and aggs[m].notna().any()]
     if aggs.empty or not present:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in cols}), {"windows_trimmed": 0}
+        return conform(pd.DataFrame(), RATE_SCHEMA), {"windows_trimmed": 0, "windows": 0}
     rel = release_times(aggs, calendar)
     keys = ["channel", "os_name", "version", "window_start"]
     # one unit per (window, build): what Mission Control ranks and trims

@@ -1,0 +1,44 @@
+import numpy as np
+import pytest
+
+from regression_assets.stats.mixture import fit_modes
+
+
+def test_bimodal_series_has_two_modes_at_the_right_places():
+    rng = np.random.default_rng(1)
+    x = np.r_[rng.normal(0.0, 1.0, 700), rng.normal(6.0, 1.0, 300)]
+    fit = fit_modes(x)
+    assert fit.n_modes == 2
+    assert fit.means == pytest.approx([0.0, 6.0], abs=0.2)
+    assert fit.weights == pytest.approx([0.7, 0.3], abs=0.05)
+    assert fit.noise_profile == "modal"
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unimodal_noise_has_one_mode(seed):
+    rng = np.random.default_rng(seed)
+    assert fit_modes(rng.normal(0, 1, 600)).n_modes == 1
+    assert fit_modes(rng.standard_t(3, 600)).n_modes == 1
+
+
+def test_skewed_noise_is_one_skewed_mode():
+    rng = np.random.default_rng(11)
+    fit = fit_modes(rng.gamma(2.0, 1.0, 800))
+    assert fit.n_modes == 1 and fit.noise_profile == "skewed"
+
+
+def test_outlier_profile_and_tiny_input():
+    rng = np.random.default_rng(2)
+    assert fit_modes(rng.normal(0, 1, 300), outlier_share=0.05).noise_profile == "outliers"
+    assert fit_modes(np.array([1.0, 1.0, 1.0])).n_modes == 1
+
+
+def test_a_step_in_the_level_is_not_a_second_mode():
+    from regression_assets.stats.mixture import level_residuals
+
+    rng = np.random.default_rng(5)
+    x = np.r_[rng.normal(0.0, 1.0, 400), rng.normal(8.0, 1.0, 400)]
+    assert fit_modes(x).n_modes == 2  # pooled, the two levels look like two modes
+    assert fit_modes(level_residuals(x)).n_modes == 1
+    bimodal = np.where(rng.random(800) < 0.3, 6.0, 0.0) + rng.normal(0, 1, 800)
+    assert fit_modes(level_residuals(bimodal)).n_modes == 2
