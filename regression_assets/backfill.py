@@ -58,6 +58,24 @@ def run_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.d
     return stats
 
 
+def run_stability_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date,
+                           log: Callable[[str], None] = print) -> dict:
+    """Every date × channel partition of the stability assets in [start, end]: one run per channel."""
+    from regression_assets.partitions import STABILITY_CHANNELS
+
+    stats: dict = {"runs": 0, "failed_runs": []}
+    job = defs.resolve_job_def("stability_job")
+    for channel in STABILITY_CHANNELS:
+        t1 = time.time()
+        result = job.execute_in_process(instance=instance, run_config=QUIET, raise_on_error=False,
+                                        tags=_range_tags(f"{channel}|{start}", f"{channel}|{end}"))
+        stats["runs"] += 1
+        if not result.success:
+            stats["failed_runs"].append((channel, result.run_id))
+        log(f"stability {channel}: {'ok' if result.success else 'FAILED'} in {time.time() - t1:.0f}s")
+    return stats
+
+
 def _run_series(key: str, start: str, end: str, run_config: dict | None,
                 instance: dg.DagsterInstance | None = None) -> tuple[str, bool, str, float]:
     """One run of the per-series chain over [start, end] (in this process or a pool worker)."""

@@ -13,6 +13,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from regression_assets.operations.cli import (
+    add_alerts_arguments,
+    add_triage_arguments,
+    run_alerts,
+    run_triage,
+)
 from regression_assets.run_command import add_run_arguments, run_run
 
 PROG = "regression-assets"
@@ -73,6 +79,8 @@ Handler = Callable[[argparse.Namespace], int]
 SUBCOMMANDS: dict[str, tuple[Callable[[argparse.ArgumentParser], None], Handler, str]] = {
     "detect": (add_detect_arguments, run_detect, "find changes in series from a CSV file"),
     "run": (add_run_arguments, run_run, "backfill the asset graph over the sample and print the alerts"),
+    "triage": (add_triage_arguments, run_triage, "set an alert's status (untriaged, acknowledged, invalid, fixed, ...)"),
+    "alerts": (add_alerts_arguments, run_alerts, "list alerts from the registry [--status untriaged]"),
 }
 
 

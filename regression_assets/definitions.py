@@ -2,11 +2,21 @@
 
 import dagster as dg
 
-from regression_assets.jobs import PERF_ASSETS, perf_daily_job, perf_series_job, raw_perf_job
+from regression_assets.jobs import PERF_ASSETS, perf_daily_job, perf_series_job, raw_perf_job, stability_job
+from regression_assets.operations import (
+    OPERATIONS_SCHEDULES,
+    alert_notification_sensor,
+    alert_registry,
+    alert_registry_job,
+    notify_alerts_job,
+)
 from regression_assets.resources import resources_for_environment
+from regression_assets.stability import STABILITY_ASSETS
 
 defs = dg.Definitions(
-    assets=PERF_ASSETS,
-    jobs=[raw_perf_job, perf_series_job, perf_daily_job],
+    assets=[*PERF_ASSETS, *STABILITY_ASSETS, alert_registry],
+    jobs=[raw_perf_job, perf_series_job, perf_daily_job, stability_job, alert_registry_job, notify_alerts_job],
+    schedules=OPERATIONS_SCHEDULES,
+    sensors=[alert_notification_sensor],
     resources=resources_for_environment(),
 )

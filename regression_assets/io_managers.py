@@ -19,6 +19,7 @@ import pandas as pd
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _LOCK = threading.Lock()
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _ident(name: str) -> str:
@@ -49,8 +50,9 @@ def split_multi_key(key) -> tuple[str, str]:
     if isinstance(key, dg.MultiPartitionKey):
         dims = key.keys_by_dimension
         return dims["date"], next(v for d, v in dims.items() if d != "date")
-    date, _, series = str(key).partition("|")  # dimensions are ordered by name: date, series
-    return date, series
+    # Dimensions are joined in name order ("channel|date", "date|series"): find the date by its shape.
+    a, _, b = str(key).partition("|")
+    return (a, b) if _DATE.match(a) else (b, a)
 
 
 def partition_filters(keys: list[str], multi: bool) -> pd.DataFrame:
@@ -78,12 +80,20 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
         return f"{_ident(self.schema_name)}.{_ident(context.asset_key.path[-1])}"
 
     @staticmethod
-    def _second_column(context) -> str | None:
-        expr = (context.definition_metadata or {}).get("partition_expr")
+    def _columns(metadata) -> tuple[str, str | None]:
+        """(the date column, the other dimension's column or None) from `partition_expr` metadata."""
+        expr = (metadata or {}).get("partition_expr")
         if isinstance(expr, dict):
-            cols = [v for k, v in expr.items() if k != "date"]
-            return cols[0] if cols else None
-        return None
+            others = [v for k, v in expr.items() if k != "date"]
+            return expr.get("date", "partition_date"), (others[0] if others else None)
+        return (expr or "partition_date"), None
+
+    @staticmethod
+    def _match(date_col: str, second: str | None) -> str:
+        """SQL matching table rows `t` to partition keys `k`: the key's day (a time window), and the key."""
+        cond = (f"t.{_ident(date_col)} >= CAST(k.partition_date AS TIMESTAMP) AND t.{_ident(date_col)} < "
+                "CAST(k.partition_date AS TIMESTAMP) + INTERVAL 1 DAY")
+        return cond + (f" AND CAST(t.{_ident(second)} AS VARCHAR) = k.partition_key_2" if second else "")
 
     def handle_output(self, context: dg.OutputContext, obj: pd.DataFrame | None) -> None:
         if obj is None:
@@ -91,58 +101,56 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
         if not isinstance(obj, pd.DataFrame):
             raise TypeError(f"{context.asset_key.to_user_string()}: expected a DataFrame, got {type(obj).__name__}")
         table = self._table(context)
+        no_columns = len(obj.columns) == 0  # nothing computed for these partitions: clear their rows
         with _LOCK, self._connect() as con:
-            con.register("incoming", obj)
+            if no_columns:
+                if not self._exists(con, context.asset_key.path[-1]):
+                    context.add_output_metadata({"rows": 0})
+                    return
+            else:
+                con.register("incoming", obj)
             con.execute("BEGIN TRANSACTION")
             try:
-                con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
+                if not no_columns:
+                    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
                 existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-                for col in obj.columns:  # a new column in a later version of an asset
+                for col in [] if no_columns else obj.columns:  # a new column in a later version of an asset
                     if col not in existing:
                         dtype = con.execute(f"SELECT typeof({_ident(col)}) FROM incoming LIMIT 1").fetchall()
                         con.execute(f"ALTER TABLE {table} ADD COLUMN {_ident(col)} {dtype[0][0] if dtype else 'VARCHAR'}")
                 if context.has_asset_partitions:
-                    second = self._second_column(context)
+                    date_col, second = self._columns(context.definition_metadata)
                     keys = partition_filters(list(context.asset_partition_keys), multi=second is not None)
                     con.register("keys", keys)
-                    if second:
-                        con.execute(f"DELETE FROM {table} t USING keys k WHERE CAST(t.partition_date AS DATE) = "
-                                    f"CAST(k.partition_date AS DATE) AND t.{_ident(second)} = k.partition_key_2")
-                    else:
-                        con.execute(f"DELETE FROM {table} t USING keys k WHERE CAST(t.partition_date AS DATE) = "
-                                    "CAST(k.partition_date AS DATE)")
+                    con.execute(f"DELETE FROM {table} t USING keys k WHERE {self._match(date_col, second)}")
                 else:
                     con.execute(f"DELETE FROM {table}")
-                cols = ", ".join(_ident(c) for c in obj.columns)
-                con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
+                if not no_columns:
+                    cols = ", ".join(_ident(c) for c in obj.columns)
+                    con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM incoming")
                 con.execute("COMMIT")
             except Exception:
                 con.execute("ROLLBACK")
                 raise
         context.add_output_metadata({"rows": len(obj), "table": f"{self.schema_name}.{context.asset_key.path[-1]}"})
 
+    def _exists(self, con, name: str) -> bool:
+        return bool(con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [self.schema_name, name]).fetchall()[0][0])
+
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         table = self._table(context)
         with _LOCK, self._connect() as con:
-            exists = con.execute(
-                "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-                [self.schema_name, context.asset_key.path[-1]]).fetchall()[0][0]
-            if not exists:
+            if not self._exists(con, context.asset_key.path[-1]):
                 return pd.DataFrame()
             if not context.has_asset_partitions:
                 return con.execute(f"SELECT * FROM {table}").df()
             upstream_meta = context.upstream_output.definition_metadata if context.upstream_output else {}
-            expr = (upstream_meta or {}).get("partition_expr")
-            second = next((v for k, v in expr.items() if k != "date"), None) if isinstance(expr, dict) else None
-            keys = partition_filters(list(context.asset_partition_keys), multi=second is not None)
+            date_col, second = self._columns(upstream_meta)
+            keys = partition_filters(list(context.asset_partition_keys), multi=second is not None).drop_duplicates()
             con.register("keys", keys)
-            if second:
-                sql = (f"SELECT t.* FROM {table} t JOIN keys k ON CAST(t.partition_date AS DATE) = "
-                       f"CAST(k.partition_date AS DATE) AND t.{_ident(second)} = k.partition_key_2")
-            else:
-                sql = (f"SELECT t.* FROM {table} t JOIN (SELECT DISTINCT partition_date FROM keys) k "
-                       "ON CAST(t.partition_date AS DATE) = CAST(k.partition_date AS DATE)")
-            return con.execute(sql).df()
+            return con.execute(f"SELECT t.* FROM {table} t JOIN keys k ON {self._match(date_col, second)}").df()
 
 
 class ParquetDrawsIOManager(dg.ConfigurableIOManager):

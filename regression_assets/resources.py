@@ -26,7 +26,10 @@ def environment() -> str:
 def local_resources() -> dict:
     """The embedded default: bundled sample files, a DuckDB file, Parquet for posterior draws."""
     from regression_assets.io_managers import DuckDBTableIOManager, ParquetDrawsIOManager
+    from regression_assets.operations.notify import notifier_from_env
+    from regression_assets.operations.registry import AlertStore
     from regression_assets.sources.files import LocalPerfSource
+    from regression_assets.stability import stability_resources_local
     from regression_assets.warehouse import DuckDBWarehouse
 
     out = data_dir()
@@ -36,6 +39,9 @@ def local_resources() -> dict:
         "draws_io_manager": ParquetDrawsIOManager(base_dir=str(out / "posterior")),
         "warehouse": DuckDBWarehouse(database=database, schema_name=SCHEMA),
         "perf_source": LocalPerfSource(),
+        "alert_store": AlertStore(database=database, schema_name=SCHEMA),
+        "notifier": notifier_from_env(),
+        **stability_resources_local(),
     }
 
 
@@ -45,7 +51,10 @@ def bigquery_resources() -> dict:
     from dagster_gcp_pandas import BigQueryPandasIOManager
 
     from regression_assets.io_managers import ParquetDrawsIOManager
+    from regression_assets.operations.notify import notifier_from_env
+    from regression_assets.operations.registry import AlertStore
     from regression_assets.sources.bigquery import BigQueryPerfSource
+    from regression_assets.stability import stability_resources_bigquery
     from regression_assets.warehouse import BigQueryWarehouse
 
     project = dg.EnvVar("GCP_PROJECT")
@@ -58,6 +67,11 @@ def bigquery_resources() -> dict:
                                        dataset=dataset),
         "io_manager": BigQueryPandasIOManager(project=project, dataset=dataset, gcp_credentials=credentials),
         "perf_source": BigQueryPerfSource(bigquery=BigQueryResource(project=project, gcp_credentials=credentials)),
+        **stability_resources_bigquery(),
+        # The alert registry and triage state are a small local DuckDB file in every environment
+        # (it reads alert rows from DuckDB: a BigQuery-backed store is not built yet).
+        "alert_store": AlertStore(database=str(data_dir() / "warehouse.duckdb"), schema_name=SCHEMA),
+        "notifier": notifier_from_env(),
     }
 
 

@@ -17,10 +17,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def run_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from regression_assets.backfill import read_table, run_backfill, sample_date_range
+    from regression_assets.backfill import read_table, run_backfill, run_stability_backfill, sample_date_range
     from regression_assets.definitions import defs
     from regression_assets.resources import data_dir
-    from regression_assets.summary import alert_summary_text
+    from regression_assets.summary import alert_summary_text, stability_summary_text
 
     first, last = sample_date_range()
     start, end = args.start or first, args.end or last
@@ -29,11 +29,16 @@ def run_run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     with dg.DagsterInstance.get() as instance:
-        stats = run_backfill(defs, instance, start, end, series=args.series, workers=args.workers,
-                             log=lambda m: print(m, file=sys.stderr, flush=True))
+        log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        stats = run_backfill(defs, instance, start, end, series=args.series, workers=args.workers, log=log)
+        stab = run_stability_backfill(defs, instance, start, end, log=log)
+    stats["runs"] += stab["runs"]
+    stats["failed_runs"] += stab["failed_runs"]
     database = str(data_dir() / "warehouse.duckdb")
     alerts = read_table(database, "regression_alerts")
     print(alert_summary_text(alerts, truth_path=None))
+    print()
+    print(stability_summary_text(read_table(database, "stability_alerts")))
     print(f"\n{stats['runs']} runs in {stats['seconds']:.0f}s; tables in {database}")
     if stats["failed_runs"]:
         print(f"FAILED runs: {stats['failed_runs']}", file=sys.stderr)

@@ -22,15 +22,24 @@ RESULT_COLUMNS = ["timestamp", "direction", "magnitude_pct", "probability", "t_v
 class ScanConfig:
     back_days: float = 14.0  # window before a candidate boundary
     fore_days: float = 7.0  # window after it
+    back_max_pushes: int = 40  # ... but at most this many pushes
+    fore_max_pushes: int = 20
     min_before: int = 4  # points needed on each side to judge
     min_after: int = 3
     t_threshold: float = 4.5  # scan statistic a candidate must reach
+    tail_min_after: int = 2  # at the series' end, fewer points after suffice ...
+    tail_t_threshold: float = 9.0  # ... when the scan statistic reaches this
     min_change_pct: float = 2.0  # magnitude gate, as Perfherder's
     min_probability: float = 0.8  # P(|change| ≥ gate, in the found direction)
     separation_days: float = 5.0  # non-maximum suppression radius
+    separation_pushes: int = 20  # ... and this many pushes (dense series)
     merge_days: float = 14.0  # same-direction candidates closer than this are one (slow) change
+    merge_pushes: int = 60  # ... and this many pushes
     segment_cap_days: float = 30.0  # how far a segment reaches when judging a change
     mad_threshold: float = 5.0
+    refine_days: float = 3.0  # a step's location is refined within ± this of its scan peak
+    refine_span_days: float = 7.0  # over segments reaching this far either side (clipped at neighbours)
+    refine_min_points: int = 12  # and holding at least this many points either side
 
 
 def _noise_scale(x: np.ndarray) -> float:
@@ -63,15 +72,26 @@ def scan(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame:
     if len(pushes) < 2:
         return pd.DataFrame(columns=["boundary", "time", "t", "delta", "n_before", "n_after"])
     tb = pushes[1:]
-    nb, mb, vb = _window_sums(t, x, tb - cfg.back_days * DAY_NS, tb)
-    na, ma, va = _window_sums(t, x, tb, tb + cfg.fore_days * DAY_NS)
+    # Windows in days, capped in pushes: on a dense series (a point per push, many pushes a day) a
+    # day window would hold hundreds of points and blur changes a few dozen pushes apart.
+    i = np.arange(1, len(pushes))
+    lo = np.maximum(tb - cfg.back_days * DAY_NS, pushes[np.maximum(i - cfg.back_max_pushes, 0)])
+    hi_cap = np.where(i + cfg.fore_max_pushes < len(pushes),
+                      pushes[np.minimum(i + cfg.fore_max_pushes, len(pushes) - 1)], np.inf)
+    hi = np.minimum(tb + cfg.fore_days * DAY_NS, hi_cap)
+    nb, mb, vb = _window_sums(t, x, lo, tb)
+    na, ma, va = _window_sums(t, x, tb, hi)
     # Welch's t with each window's own variance (floored at the series' point-to-point noise): the
     # windows' spread includes whatever the noise really is (heavy tails, modes), a global robust
     # scale would not.
     floor = _noise_scale(x) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         tstat = (ma - mb) / np.sqrt(np.maximum(vb, floor) / nb + np.maximum(va, floor) / na)
-    ok = (nb >= cfg.min_before) & (na >= cfg.min_after)
+    # At the end of the series (the fore window runs past the last point), a change seen on only
+    # tail_min_after points counts when its t is far beyond the threshold: fresh alerts a run or
+    # two earlier, only when the evidence is strong enough not to be retracted.
+    at_tail = (na >= cfg.tail_min_after) & (na < cfg.min_after) & (hi > pushes[-1])
+    ok = (nb >= cfg.min_before) & ((na >= cfg.min_after) | (at_tail & (np.abs(tstat) >= cfg.tail_t_threshold)))
     tstat = np.where(ok, tstat, 0.0)
     return pd.DataFrame({"boundary": first_idx[1:], "time": tb, "t": tstat, "delta": ma - mb,
                          "n_before": nb, "n_after": na})
@@ -84,7 +104,9 @@ def _pick_candidates(sc: pd.DataFrame, cfg: ScanConfig) -> list[int]:
     picked: list[int] = []
     times = sc["time"].to_numpy()
     for i in strong.reindex(strong["t"].abs().sort_values(ascending=False).index).index:
-        if all(abs(times[i] - times[j]) > cfg.separation_days * DAY_NS for j in picked):
+        # suppressed if within separation_days *and* separation_pushes of a stronger one
+        if all(abs(times[i] - times[j]) > cfg.separation_days * DAY_NS or abs(i - j) > cfg.separation_pushes
+               for j in picked):
             picked.append(i)
     return sorted(picked, key=lambda i: times[i])
 
@@ -94,7 +116,8 @@ def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, sc
     """Δ (log), its 80% interval and P(|change| ≥ gate in Δ's direction) from the two segments."""
     before = x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
     after = x[(t >= cp) & (t < min(end, cp + cfg.segment_cap_days * DAY_NS))]
-    if len(before) < cfg.min_before or len(after) < cfg.min_after:
+    tail = end == np.inf and len(after) == int((t >= cp).sum())  # the after segment ends the series
+    if len(before) < cfg.min_before or len(after) < (cfg.tail_min_after if tail else cfg.min_after):
         return 0.0, 0.0, 0.0, 0.0, len(before), len(after)
     # Trimmed means: heavy tails and the odd unflagged outlier should not move the estimate.
     mb, ma = sps.trim_mean(before, 0.1), sps.trim_mean(after, 0.1)
@@ -122,7 +145,8 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
     groups: list[list[int]] = []
     for i in cands:
         if not groups or np.sign(sc["t"].iat[i]) != np.sign(sc["t"].iat[groups[-1][-1]]) or \
-                times[i] - times[groups[-1][-1]] > cfg.merge_days * DAY_NS:
+                times[i] - times[groups[-1][-1]] > cfg.merge_days * DAY_NS or \
+                i - groups[-1][-1] > cfg.merge_pushes:
             groups.append([i])
             continue
         g = groups[-1]
@@ -144,6 +168,72 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
     return groups
 
 
+def _refine(t: np.ndarray, x: np.ndarray, cp: float, lo_bound: float, hi_bound: float,
+            cfg: ScanConfig) -> float:
+    """The push boundary within ±refine_days of `cp` that best splits the points around it in two.
+
+    The scan's peak is a noisy location (its windows are asymmetric and each side's variance is
+    estimated from few points); the boundary maximising the two-segment Gaussian likelihood (equal
+    variances: the largest n1 n2 / n (m1 - m2)^2) over a fixed stretch around it is a steadier one.
+    The stretch (days, but at least a few points: sparse series) stops at the neighbouring changes.
+    """
+    i = int(np.searchsorted(t, cp, side="left"))
+    a = min(int(np.searchsorted(t, cp - cfg.refine_span_days * DAY_NS, side="left")), i - cfg.refine_min_points)
+    b = max(int(np.searchsorted(t, cp + cfg.refine_span_days * DAY_NS, side="left")), i + cfg.refine_min_points)
+    a = max(a, int(np.searchsorted(t, lo_bound, side="left")), 0)
+    b = min(b, int(np.searchsorted(t, hi_bound, side="left")), len(t))
+    seg_t, seg_x = t[a:b], x[a:b]
+    n = len(seg_x)
+    if n < cfg.min_before + cfg.min_after:
+        return cp
+    c = np.cumsum(seg_x)
+    k = np.arange(1, n)  # split before seg index k
+    # push boundaries only (a push's points stay together), within ±refine_days of cp
+    # the radius: refine_days, widened to reach a few points either side on sparse series
+    j = np.searchsorted(seg_t, cp, side="left")
+    lo_t = min(cp - cfg.refine_days * DAY_NS, seg_t[max(j - cfg.refine_min_points // 2, 0)])
+    hi_t = max(cp + cfg.refine_days * DAY_NS, seg_t[min(j + cfg.refine_min_points // 2, n - 1)])
+    ok = (seg_t[k] != seg_t[k - 1]) & (seg_t[k] >= lo_t) & (seg_t[k] <= hi_t) \
+        & (k >= cfg.min_before) & (n - k >= cfg.min_after)
+    if not ok.any():
+        return cp
+    m1 = c[k - 1] / k
+    m2 = (c[-1] - c[k - 1]) / (n - k)
+    gain = np.where(ok, k * (n - k) / n * (m1 - m2) ** 2, -np.inf)
+    return float(seg_t[k[int(np.argmax(gain))]])
+
+
+def _unflag_tail(pts: pd.DataFrame, cfg: ScanConfig) -> pd.DataFrame:
+    """Re-judge the outlier flags of the last points of a series against the series' tail.
+
+    The forward median of the outlier rule needs 3 points ahead, so the last 2 points are judged
+    against the points *before* them only: the first 2 points after a large step at the end of a
+    series are taken for outliers and dropped, which delays every fresh alert by two runs. Here they
+    are also judged against the median of the last 3 points (themselves included): a lone spike
+    stays an outlier, a new level does not.
+    """
+    ok = ~pts["invalid"].to_numpy()
+    idx = np.flatnonzero(ok)
+    if len(idx) < 6:
+        return pts
+    x = pts["log_value"].to_numpy()[idx]
+    d = np.abs(np.diff(x))
+    scale = 1.4826 * float(np.median(d)) / np.sqrt(2.0)
+    if not np.isfinite(scale) or scale <= 0:
+        return pts
+    med = float(np.median(x[-3:]))
+    z_tail = (x[-2:] - med) / scale
+    keep = np.abs(z_tail) <= cfg.mad_threshold
+    if not keep.any():
+        return pts
+    pts = pts.copy()
+    col = pts.columns.get_loc("is_outlier")
+    for j, k in zip(idx[-2:], keep, strict=True):
+        if k:
+            pts.iloc[j, col] = False
+    return pts
+
+
 def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool = True,
                    config: ScanConfig | None = None) -> pd.DataFrame:
     """Changes in one series: one row per change, at the first data point after it.
@@ -153,6 +243,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     """
     cfg = config or ScanConfig()
     pts = clean_points(np.asarray(timestamps), np.asarray(values), mad_threshold=cfg.mad_threshold)
+    pts = _unflag_tail(pts, cfg)
     pts = pts[~pts["is_outlier"] & ~pts["invalid"]]
     if len(pts) < cfg.min_before + cfg.min_after:
         return pd.DataFrame(columns=RESULT_COLUMNS)
@@ -168,6 +259,9 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         cp, cp_last = sc["time"].iat[g[0]], sc["time"].iat[g[-1]]
         start = bounds[k - 1] if k > 0 else -np.inf
         end = bounds[k + 1] if k + 1 < len(groups) else np.inf
+        if len(g) == 1 and cfg.refine_days > 0:
+            cp = cp_last = _refine(t, x, cp, start, end, cfg)
+            bounds[k] = cp
         # A ramp is judged from before its first candidate to after its last one.
         delta, lo, hi, prob, nb, na = _judge(t, x, start, cp, end, scale, cfg)
         if len(g) > 1:

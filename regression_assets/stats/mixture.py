@@ -117,9 +117,13 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
     """
     x = np.asarray(log_values, dtype=float)
     resid = level_residuals(x, window)
-    if len(x) < 30 or bimodality_coefficient(resid) < screen:
+    # The centred median is one-sided within half a window of either end: there a fresh step looks
+    # like a second mode (and would be removed as one). Screen and fit the modes on the interior.
+    h = window // 2
+    core = resid[h:len(resid) - h] if len(resid) >= 30 + 2 * h else resid
+    if len(x) < 30 or bimodality_coefficient(core) < screen:
         return x, 1
-    fit = fit_modes(resid, seed=seed, max_points=600)
+    fit = fit_modes(core, seed=seed, max_points=600)
     if fit.n_modes < 2:
         return x, 1
     offsets = np.asarray(fit.means) - fit.means[int(np.argmax(fit.weights))]

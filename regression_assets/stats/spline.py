@@ -129,7 +129,9 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     coef = trace.posterior["coef"].values.reshape(-1, n_basis)
     sigma = trace.posterior["sigma"].values.reshape(-1)
     nu = trace.posterior["nu"].values.reshape(-1)
-    summ = az.summary(trace, var_names=["coef", "sigma", "nu"], kind="diagnostics")
+    post = trace.posterior[["coef", "sigma", "nu"]]
+    r_hat = float(max(np.nanmax(v.values) for v in az.rhat(post).data_vars.values()))
+    ess_bulk = float(min(np.nanmin(v.values) for v in az.ess(post, method="bulk").data_vars.values()))
     divergences = int(trace.sample_stats["diverging"].values.sum())
 
     rng = np.random.default_rng(seed)
@@ -153,7 +155,6 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     level = np.exp(center + scale * level_std[np.sort(pick)]).astype("float32")
     return SplineFit(
         days=days, level_draws=level, calibration=calibration, coverage_raw=coverage_raw, coverage=coverage,
-        r_hat_max=float(np.nanmax(summ["r_hat"].to_numpy())),
-        ess_bulk_min=float(np.nanmin(summ["ess_bulk"].to_numpy())),
+        r_hat_max=r_hat, ess_bulk_min=ess_bulk,
         divergences=divergences, n_points=len(v), n_days=len(y),
     )

@@ -155,3 +155,15 @@ def test_sample_backfill_finds_the_injected_changes(perf_resources, instance, tm
           f"({quiet_days} quiet series-days backfilled)\n{summary.to_string()}")
     assert recall == 1.0
     assert false_alerts <= 1
+
+
+def test_a_series_with_no_data_materializes_empty(perf_resources, instance):
+    """An unknown / renamed series (registered, but absent from raw data) gives empty tables, not a crash."""
+    materialize_raw(perf_resources, instance, ["2026-03-01"])
+    instance.add_dynamic_partitions(series_partitions.name, ["no-such-suite__linux64"])
+    assert dg.materialize(PERF_ASSETS, selection=["release_calendar"], resources=perf_resources,
+                          instance=instance).success
+    result = materialize_series(perf_resources, instance, "2026-03-01", key="no-such-suite__linux64")
+    assert result.success
+    meta = result.asset_materializations_for_node("cleaned_series")[0].metadata
+    assert meta["points"].value == 0
