@@ -111,13 +111,18 @@ class DuckDBTableIOManager(dg.ConfigurableIOManager):
                 con.register("incoming", obj)
             con.execute("BEGIN TRANSACTION")
             try:
-                if not no_columns:
-                    con.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM incoming LIMIT 0")
+                # Column types from the frame; an all-null column has DuckDB type NULL, which no later
+                # value can be cast to: store it as VARCHAR.
+                types = {} if no_columns else {
+                    r[0]: ("VARCHAR" if r[1].strip('"') == "NULL" else r[1])
+                    for r in con.execute("DESCRIBE SELECT * FROM incoming").fetchall()}
+                if types:
+                    cols_sql = ", ".join(f"{_ident(c)} {t}" for c, t in types.items())
+                    con.execute(f"CREATE TABLE IF NOT EXISTS {table} ({cols_sql})")
                 existing = [r[0] for r in con.execute(f"DESCRIBE {table}").fetchall()]
-                for col in [] if no_columns else obj.columns:  # a new column in a later version of an asset
+                for col, dtype in types.items():  # a new column in a later version of an asset
                     if col not in existing:
-                        dtype = con.execute(f"SELECT typeof({_ident(col)}) FROM incoming LIMIT 1").fetchall()
-                        con.execute(f"ALTER TABLE {table} ADD COLUMN {_ident(col)} {dtype[0][0] if dtype else 'VARCHAR'}")
+                        con.execute(f"ALTER TABLE {table} ADD COLUMN {_ident(col)} {dtype}")
                 if context.has_asset_partitions:
                     date_col, second = self._columns(context.definition_metadata)
                     keys = partition_filters(list(context.asset_partition_keys), multi=second is not None)

@@ -19,3 +19,4 @@ perf_series_job = dg.define_asset_job("perf_series_job", selection=PERF_SERIES_A
                                       partitions_def=perf_series_partitions)
 perf_daily_job = dg.define_asset_job("release_calendar_job", selection=[release_calendar])
 stability_job = dg.define_asset_job("stability_job", selection=STABILITY_ASSETS, partitions_def=stability_partitions)
+report_job = dg.define_asset_job("report_job", selection=["regression_report"], partitions_def=daily_partitions)

@@ -17,7 +17,13 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 def run_run(args: argparse.Namespace) -> int:
     import dagster as dg
 
-    from regression_assets.backfill import read_table, run_backfill, run_stability_backfill, sample_date_range
+    from regression_assets.backfill import (
+        QUIET,
+        read_table,
+        run_backfill,
+        run_stability_backfill,
+        sample_date_range,
+    )
     from regression_assets.definitions import defs
     from regression_assets.resources import data_dir
     from regression_assets.summary import alert_summary_text, stability_summary_text
@@ -32,14 +38,28 @@ def run_run(args: argparse.Namespace) -> int:
         log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
         stats = run_backfill(defs, instance, start, end, series=args.series, workers=args.workers, log=log)
         stab = run_stability_backfill(defs, instance, start, end, log=log)
+        registry = defs.resolve_job_def("alert_registry_job").execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False)
+        if not registry.success:
+            stab["failed_runs"].append(("alert_registry", registry.run_id))
+        report = defs.resolve_job_def("report_job").execute_in_process(
+            instance=instance, run_config=QUIET, partition_key=end.isoformat(), raise_on_error=False)
+        report_meta = (report.asset_materializations_for_node("regression_report")[0].metadata
+                       if report.success else {})
+        if not report.success:
+            stab["failed_runs"].append(("regression_report", report.run_id))
     stats["runs"] += stab["runs"]
     stats["failed_runs"] += stab["failed_runs"]
     database = str(data_dir() / "warehouse.duckdb")
     alerts = read_table(database, "regression_alerts")
-    print(alert_summary_text(alerts, truth_path=None))
+    print(alert_summary_text(alerts))
     print()
     print(stability_summary_text(read_table(database, "stability_alerts")))
     print(f"\n{stats['runs']} runs in {stats['seconds']:.0f}s; tables in {database}")
+    if "path" in report_meta:
+        print(f"Report: {report_meta['path'].value} ({report_meta['alerts'].value} alerts, "
+              f"{report_meta['plots'].value} plots)")
+    print("Triage: `regression-assets alerts --status untriaged`, `regression-assets triage ALERT_KEY acknowledged`")
     if stats["failed_runs"]:
         print(f"FAILED runs: {stats['failed_runs']}", file=sys.stderr)
         return 1

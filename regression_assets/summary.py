@@ -5,7 +5,7 @@ import pandas as pd
 from regression_assets.stats.alerts import summarize_alerts
 
 
-def alert_summary_text(alerts: pd.DataFrame, truth_path: str | None = None) -> str:
+def alert_summary_text(alerts: pd.DataFrame) -> str:
     if alerts.empty or not alerts["is_alert"].any():
         return "Perf regressions: no alerts."
     summary = summarize_alerts(alerts)

@@ -3,10 +3,13 @@
 import dagster as dg
 import pandas as pd
 
+from regression_assets.io_managers import split_multi_key
 from regression_assets.partitions import perf_series_partitions
+from regression_assets.perf.modes import series_modes
 from regression_assets.perf.posterior import frame_to_draws, spline_posterior
 from regression_assets.perf.series import PERF_PARTITION_EXPR, cleaned_series
 from regression_assets.perf.util import concat_frames, for_each_partition
+from regression_assets.report.metadata import alert_partition_metadata
 from regression_assets.sources.base import PerfSource
 from regression_assets.stats.alerts import AlertRule, evaluate_day
 
@@ -32,11 +35,13 @@ def release_calendar(perf_source: PerfSource) -> pd.DataFrame:
     backfill_policy=dg.BackfillPolicy.single_run(),
 )
 def regression_alerts(context: dg.AssetExecutionContext, config: RegressionAlertsConfig,
-                      cleaned_series: pd.DataFrame, spline_posterior: dict[str, pd.DataFrame],
-                      release_calendar: pd.DataFrame) -> pd.DataFrame:
+                      cleaned_series: pd.DataFrame, series_modes: pd.DataFrame,
+                      spline_posterior: dict[str, pd.DataFrame], release_calendar: pd.DataFrame) -> pd.DataFrame:
     """Alerts of the day: P(worse) and % change (median, 80% interval) per comparison, located at the change."""
     rule = AlertRule(p_threshold=config.p_threshold, min_change_pct=config.min_change_pct)
     groups = dict(tuple(cleaned_series.groupby(["partition_date", "series_key"]))) if len(cleaned_series) else {}
+    modes = dict(tuple(series_modes.groupby(["partition_date", "series_key"]))) if len(series_modes) else {}
+    last_day = max(split_multi_key(k)[0] for k in context.partition_keys)
 
     def one(day: str, key: str) -> pd.DataFrame | None:
         frame = spline_posterior.get(f"{day}|{key}")
@@ -46,6 +51,12 @@ def regression_alerts(context: dg.AssetExecutionContext, config: RegressionAlert
         days, draws, diag = frame_to_draws(frame)
         lower_is_better = bool(pts["lower_is_better"].iat[0])
         rows = evaluate_day(key, pts, days, draws, pd.Timestamp(day), release_calendar, lower_is_better, rule)
+        # The per-partition summary and plot: drawing costs ~0.3 s, so a backfill draws the days that
+        # alert and its last day; a single partition is always drawn.
+        if len(rows) and (rows["is_alert"].any() or day == last_day):
+            context.add_asset_metadata(
+                alert_partition_metadata(pts, days, draws, rows, modes.get((pd.Timestamp(day), key))),
+                partition_key=dg.MultiPartitionKey({"date": day, "series": key}))
         if rows.empty:
             return None
         return rows.assign(partition_date=pd.Timestamp(day), series_key=key, suite=str(pts["suite"].iat[0]),
@@ -65,4 +76,4 @@ def regression_alerts(context: dg.AssetExecutionContext, config: RegressionAlert
     return out
 
 
-__all__ = ["regression_alerts", "release_calendar", "cleaned_series", "spline_posterior"]
+__all__ = ["regression_alerts", "release_calendar", "cleaned_series", "series_modes", "spline_posterior"]

@@ -125,7 +125,7 @@ def stability_panels(day: pd.Timestamp, rates: pd.DataFrame, stability_alerts: p
             by_status = {st: sorted(str(o) for o in g["os_name"].dropna()) for st, g in cell.groupby("status")}
             status = "insufficient_data" if "insufficient_data" in by_status else ("ok" if by_status else None)
             thin = cell[cell["status"] == "insufficient_data"]
-            reason = "; ".join(f"{o}: {r}" for o, r in zip(thin["os_name"], thin["reason"], strict=True))
+            reason = "; ".join(f"{o}: {why}" for o, why in zip(thin["os_name"], thin["reason"], strict=True))
             m = r[r["measure"] == measure] if len(r) else r
             latest_age = m.loc[m["version"].astype(str) == versions[0], "age_hour"] if versions and len(m) else []
             max_age = int(max(latest_age)) + 1 if len(latest_age) else None

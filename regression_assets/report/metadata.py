@@ -2,8 +2,9 @@
 
 Dagster's UI renders markdown metadata, including an image given as a `data:` URI; it has no plotly
 value. The plot is therefore a small static PNG of the same layers as the report's plotly figure
-(`figures.series_layers`), drawn with matplotlib's Agg backend: ~0.1 s and no browser (plotly's own
-PNG export, kaleido, drives a headless Chromium: ~0.4 s a figure after a ~3 s start, in every worker).
+(`figures.series_layers`), drawn with matplotlib's Agg backend: 0.2–0.5 s and no browser. (plotly's
+own PNG export, kaleido 1.x, works here with Debian's chromium but costs a ~3 s browser start in every
+worker and 0.3–0.5 s a figure, and needs a browser on every machine that runs the graph.)
 """
 
 import base64
@@ -20,9 +21,16 @@ from regression_assets.report.figures import direction_color, series_layers
 PNG_SIZE_IN, PNG_DPI = (8.0, 3.4), 80
 
 
+def _one_row(modes_row):
+    """The modes row as a Series, or None (a missing or empty frame)."""
+    if isinstance(modes_row, pd.DataFrame):
+        return modes_row.iloc[0] if len(modes_row) else None
+    return modes_row
+
+
 def series_png(points: pd.DataFrame, days: pd.DatetimeIndex, draws: np.ndarray, rows: pd.DataFrame | None = None,
                modes_row=None, target: pd.Timestamp | None = None) -> bytes:
-    """The series picture as a palette PNG (~20–40 kB): points, outliers, 50/90% bands, today, compared days."""
+    """The series picture as a 640×272 palette PNG (~10–15 kB): points, outliers, 50/90% bands, markers."""
     L = series_layers(points, days, draws, rows, modes_row, target)
     # A bare Figure (Agg canvas), not pyplot: no global state, safe in threads, nothing to close.
     fig = Figure(figsize=PNG_SIZE_IN, dpi=PNG_DPI)
@@ -72,7 +80,7 @@ def series_png(points: pd.DataFrame, days: pd.DatetimeIndex, draws: np.ndarray, 
 def summary_markdown(points: pd.DataFrame, rows: pd.DataFrame, modes_row=None, day=None, series_key=None) -> str:
     """A few lines and one table: points and outliers, modes and noise, each comparison with its decision."""
     n_out = int(points["is_outlier"].sum()) if len(points) and "is_outlier" in points else 0
-    mode = modes_row.iloc[0] if isinstance(modes_row, pd.DataFrame) and len(modes_row) else modes_row
+    mode = _one_row(modes_row)
     lines = [f"**{series_key or ''}** on {pd.Timestamp(day):%Y-%m-%d}" if day is not None else f"**{series_key or ''}**",
              "",
              f"- points: {len(points) - n_out}, outliers (ignored): {n_out}"]
@@ -109,7 +117,7 @@ def alert_partition_metadata(points: pd.DataFrame, days: pd.DatetimeIndex, draws
     png = series_png(points, days, draws, rows, modes_row, target=day)
     encoded = base64.b64encode(png).decode("ascii")
     n_alerts = int(rows["is_alert"].astype(bool).sum()) if len(rows) else 0
-    mode = modes_row.iloc[0] if isinstance(modes_row, pd.DataFrame) and len(modes_row) else modes_row
+    mode = _one_row(modes_row)
     meta = {
         "summary": dg.MetadataValue.md(summary_markdown(points, rows, modes_row, day, key)),
         "plot": dg.MetadataValue.md(f"![{key or 'series'}](data:image/png;base64,{encoded})"),

@@ -57,7 +57,7 @@ def make_rates(day: pd.Timestamp = DAY, seed: int = 1) -> pd.DataFrame:
                     rows.append({"day": (released + pd.Timedelta(hours=age)).normalize(), "channel": "release",
                                  "os_name": os_name, "version": version, "measure": measure,
                                  "release_time": released, "release_source": "calendar", "age_hour": age,
-                                 "hour_start": released + pd.Timedelta(hours=age), "period": "x",
+                                 "hour_start": released + pd.Timedelta(hours=age), "period": "x", "is_first_24h": age < 24,
                                  "crashes": float(rng.poisson(rate * factor * u / 1000.0)), "usage_hours": u,
                                  "n_windows": 1, "dispersion_day": 1.0})
     return conform(pd.DataFrame(rows), RATE_SCHEMA)

@@ -110,6 +110,9 @@ class DevTools:
                 out.append(f"log: {p['entry'].get('text')} {p['entry'].get('url', '')}")
         return out
 
+    def requested_urls(self) -> list[str]:
+        return [e["params"]["request"]["url"] for e in self.events if e["method"] == "Network.requestWillBeSent"]
+
     def close(self):
         self._stack.close()
 
@@ -137,7 +140,7 @@ def browser(tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:
             pages = [t for t in json.load(resp) if t.get("type") == "page"]
         client = DevTools(pages[0]["webSocketDebuggerUrl"])
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             client.call(f"{domain}.enable")
         yield client
     finally:
@@ -215,6 +218,8 @@ def test_report_renders_in_chromium(report_inputs, http_root, browser):
     assert titles[0].startswith("tp5o") and "regression" in titles[0]  # regressions first
     assert "improvement" in titles[1]
     assert browser.console_errors() == []
+    # Self-contained: the page is the only request (plotly.js inline, no fonts, tiles or CDN).
+    assert [u for u in browser.requested_urls() if not u.startswith("data:")] == [f"{base}/{path.name}"]
     png = (ARTIFACTS / "regression_report.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 50_000
 

@@ -53,3 +53,35 @@ def test_a_slow_ramp_is_one_change_near_its_start():
 def test_sub_gate_step_is_not_reported():
     ts, v = make_series(9, step_day=60, step_pct=1.0, noise_pct=0.3)
     assert detect_changes(ts, v).empty
+
+
+def test_a_fresh_large_step_at_the_end_is_reported_on_its_first_runs():
+    # The outlier rule judges the last two points against the past only; a new level at the very
+    # end must not be dropped as outliers (nor removed as a second "mode").
+    ts, v = make_series(11, days=60, per_day=3, step_day=59, step_pct=10.0, noise_pct=1.0)
+    out = detect_changes(ts, v)
+    assert len(out) == 1
+    assert out["direction"].iat[0] == "regression"
+    assert (out["timestamp"].iat[0].normalize() - pd.Timestamp("2026-01-01")).days == 59
+
+
+def test_a_lone_spike_at_the_end_is_not_a_change():
+    ts, v = make_series(12, days=60, per_day=3)
+    v = v.copy()
+    v[-1] *= 1.3
+    assert detect_changes(ts, v).empty
+
+
+def test_dense_series_changes_a_few_dozen_pushes_apart_are_both_found():
+    # One point per push, 10 pushes a day: windows capped in pushes resolve two opposite changes
+    # 40 pushes (4 days) apart, each located within a couple of pushes.
+    rng = np.random.default_rng(3)
+    n = 400
+    ts = (np.datetime64("2026-01-01") + (np.arange(n) * 8640).astype("timedelta64[s]")).astype("datetime64[ns]")
+    level = np.where((np.arange(n) >= 200) & (np.arange(n) < 240), 1.08, 1.0)
+    v = 100 * level * (1 + rng.normal(0, 0.01, n))
+    out = detect_changes(ts, v)
+    idx = np.searchsorted(ts, out["timestamp"].to_numpy(dtype="datetime64[ns]"))
+    assert len(out) == 2
+    assert abs(idx[0] - 200) <= 2 and abs(idx[1] - 240) <= 2
+    assert out["direction"].tolist() == ["regression", "improvement"]
