@@ -28,3 +28,13 @@ def read_table(resources: dict, table: str):
 
     with duckdb.connect(resources["io_manager"].database, read_only=True) as con:
         return con.execute(f'SELECT * FROM regression_assets."{table}"').df()
+
+
+# Property tests explore the same examples on every run: CI must not depend on luck.
+try:
+    from hypothesis import settings as _hyp_settings
+
+    _hyp_settings.register_profile("deterministic", derandomize=True, print_blob=True)
+    _hyp_settings.load_profile("deterministic")
+except ImportError:  # pragma: no cover
+    pass

@@ -238,14 +238,17 @@ def _summarize(key: str, g: pd.DataFrame) -> dict:
 def _rank(row: dict) -> tuple:
     p = row.get("p")
     mag = row.get("magnitude_pct")
-    return (row["last_seen"], -np.inf if pd.isna(p) else p, -np.inf if pd.isna(mag) else abs(mag))
+    # A total order (ties broken by the later change day): merging the same evidence twice, or in
+    # another order, gives the same row.
+    return (row["last_seen"], -np.inf if pd.isna(p) else p, -np.inf if pd.isna(mag) else abs(mag),
+            row["change_day"])
 
 
 def _combine(old: dict | None, new: dict) -> dict:
     """Existing row ⊕ batch summary: spans and maxima widen, the latest evidence wins, status is kept."""
     if old is None:
         return {**new, "status": DEFAULT_STATUS, "status_changed_at": pd.NaT, "note": ""}
-    newer = _rank(new) >= _rank(old)
+    newer = _rank(new) > _rank(old)
     out = dict(old)
     if newer:
         for f in ("change_day", "magnitude_pct", "p", "direction", *_TEXT_FIELDS):

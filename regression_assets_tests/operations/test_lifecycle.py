@@ -120,7 +120,7 @@ def _rows(spec) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(first=_batch, second=_batch, status=st.sampled_from(STATUSES))
 def test_property_idempotent_statuses_kept_no_duplicate_ids(first, second, status):
     reg = merge_alerts(None, _rows(first))
