@@ -34,6 +34,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 
 bench: install  ## detection quality and speed vs peers -> bench/results.md
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	bash bench/run.sh
 
 clean:

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from regression_assets.checks import ASSET_CHECKS
+from regression_assets.executors import executor_for_environment
 from regression_assets.jobs import (
     PERF_ASSETS,
     perf_daily_job,
@@ -23,9 +25,11 @@ from regression_assets.stability import STABILITY_ASSETS
 
 defs = dg.Definitions(
     assets=[*PERF_ASSETS, *STABILITY_ASSETS, alert_registry, regression_report],
+    asset_checks=ASSET_CHECKS,
     jobs=[raw_perf_job, perf_series_job, perf_daily_job, stability_job, alert_registry_job, notify_alerts_job,
           report_job],
     schedules=OPERATIONS_SCHEDULES,
     sensors=[alert_notification_sensor],
     resources=resources_for_environment(),
+    executor=executor_for_environment(),
 )

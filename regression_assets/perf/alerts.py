@@ -51,11 +51,12 @@ def regression_alerts(context: dg.AssetExecutionContext, config: RegressionAlert
         days, draws, diag = frame_to_draws(frame)
         lower_is_better = bool(pts["lower_is_better"].iat[0])
         rows = evaluate_day(key, pts, days, draws, pd.Timestamp(day), release_calendar, lower_is_better, rule)
-        # The per-partition summary and plot: drawing costs ~0.3 s, so a backfill draws the days that
-        # alert and its last day; a single partition is always drawn.
-        if len(rows) and (rows["is_alert"].any() or day == last_day):
+        # Every partition gets its summary; the plot costs ~0.3 s to draw, so a backfill draws it for
+        # the days that alert and its last day (a single-partition run always draws it).
+        if len(rows):
             context.add_asset_metadata(
-                alert_partition_metadata(pts, days, draws, rows, modes.get((pd.Timestamp(day), key))),
+                alert_partition_metadata(pts, days, draws, rows, modes.get((pd.Timestamp(day), key)),
+                                         with_plot=bool(rows["is_alert"].any()) or day == last_day),
                 partition_key=dg.MultiPartitionKey({"date": day, "series": key}))
         if rows.empty:
             return None

@@ -17,7 +17,9 @@ def prepare_day(frame: pd.DataFrame, day: str, source_name: str) -> tuple[pd.Dat
         rejected = pd.concat([rejected, good[outside].reset_index().assign(reason="push_timestamp: outside the day")])
         good = good[~outside]
     good = good.assign(
-        series_key=[series_key(s, p) for s, p in zip(good["suite"], good["platform"], strict=True)],
+        # typed even when empty: the first write of a table fixes its column types
+        series_key=pd.Series([series_key(s, p) for s, p in zip(good["suite"], good["platform"], strict=True)],
+                             index=good.index, dtype="string"),
         partition_date=start,
     )
     # The same task reported twice (a re-run of the pull) is one data point.

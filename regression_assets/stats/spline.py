@@ -92,6 +92,26 @@ def stable_seed(*parts: object) -> int:
     return int.from_bytes(hashlib.sha256("\x00".join(map(str, parts)).encode()).digest()[:4], "little")
 
 
+def _posterior_arrays(raw, shapes: dict[str, tuple]) -> dict[str, np.ndarray]:
+    """(chains, draws, *shape) arrays of the named variables, and `diverging`, without warm-up draws."""
+    import pyarrow as pa
+
+    def values(col) -> np.ndarray:
+        col = pa.array(col)  # nutpie's columns are Arrow arrays of another library (the C data interface)
+        col = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+        col = col.flatten() if hasattr(col, "flatten") else col
+        return col.to_numpy(zero_copy_only=False)
+
+    draw_batches, stat_batches = raw.get_arrow_trace()
+    out: dict[str, list] = {k: [] for k in (*shapes, "diverging")}
+    for draws, stats in zip(draw_batches, stat_batches, strict=True):
+        keep = ~values(stats.column("tuning")).astype(bool)
+        for name, shape in shapes.items():
+            out[name].append(values(draws.column(name)).reshape(draws.num_rows, *shape)[keep])
+        out["diverging"].append(values(stats.column("diverging")).astype(bool)[keep])
+    return {k: np.stack(v) for k, v in out.items()}
+
+
 def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp, *, window_days: int = 180,
                chains: int = 2, tune: int = 500, draws: int = 500, keep_draws: int = 200,
                seed: int = 0) -> SplineFit:
@@ -124,15 +144,18 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     spl = basis(window_days)
     n_basis = spl.c.shape[1]
     cm = compiled_model(n_basis).with_data(b_obs=design(spl, obs_day), y_obs=y, obs_scale=obs_scale)
-    trace = nutpie.sample(cm, chains=chains, tune=tune, draws=draws, seed=seed, progress_bar=False, cores=1)
-
-    coef = trace.posterior["coef"].values.reshape(-1, n_basis)
-    sigma = trace.posterior["sigma"].values.reshape(-1)
-    nu = trace.posterior["nu"].values.reshape(-1)
-    post = trace.posterior[["coef", "sigma", "nu"]]
-    r_hat = float(max(np.nanmax(v.values) for v in az.rhat(post).data_vars.values()))
-    ess_bulk = float(min(np.nanmin(v.values) for v in az.ess(post, method="bulk").data_vars.values()))
-    divergences = int(trace.sample_stats["diverging"].values.sum())
+    # The raw Arrow trace, read directly: building a full ArviZ InferenceData from it costs about as
+    # much as the sampling itself at this size.
+    raw = nutpie.sample(cm, chains=chains, tune=tune, draws=draws, seed=seed, progress_bar=False, cores=1,
+                        return_raw_trace=True)
+    post = _posterior_arrays(raw, {"coef": (n_basis,), "sigma": (), "nu": ()})
+    coef = post["coef"].reshape(-1, n_basis)
+    sigma = post["sigma"].reshape(-1)
+    nu = post["nu"].reshape(-1)
+    divergences = int(post["diverging"].sum())
+    dataset = az.convert_to_dataset({k: post[k] for k in ("coef", "sigma", "nu")})
+    r_hat = float(max(np.nanmax(v.values) for v in az.rhat(dataset).data_vars.values()))
+    ess_bulk = float(min(np.nanmin(v.values) for v in az.ess(dataset, method="bulk").data_vars.values()))
 
     rng = np.random.default_rng(seed)
     level_std = coef @ design(spl, np.arange(window_days)).T  # (draws, days), standardized units
