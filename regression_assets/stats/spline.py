@@ -21,7 +21,7 @@ _LOG = logging.getLogger(__name__)
 @dataclass
 class SplineFit:
     days: pd.DatetimeIndex  # every day of the window, oldest first; the last is the fit date
-    level_draws: np.ndarray  # (draws, days) float32: the level in the series' own units
+    level_draws: np.ndarray  # (draws, days) float32: the level in the series' own units; NaN before its data
     calibration: float  # factor applied to level spreads so ~90% of points fall in the 90% interval
     coverage_raw: float  # share of points inside the model's own 90% predictive interval
     coverage: float  # the same after recalibration
@@ -32,7 +32,7 @@ class SplineFit:
     n_days: int  # days with data (the model's observations)
 
     def summary(self) -> pd.DataFrame:
-        q = np.quantile(self.level_draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+        q = np.nanquantile(self.level_draws, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
         return pd.DataFrame({"day": self.days, "q05": q[0], "q25": q[1], "median": q[2], "q75": q[3],
                              "q95": q[4]})
 
@@ -153,7 +153,10 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     sigma = post["sigma"].reshape(-1)
     nu = post["nu"].reshape(-1)
     divergences = int(post["diverging"].sum())
-    dataset = az.convert_to_dataset({k: post[k] for k in ("coef", "sigma", "nu")})
+    # Diagnose what the data inform: basis functions with no observed day under them (days before a
+    # young series' first point) are prior draws of a heavy-tailed walk, used for nothing.
+    supported = design(spl, obs_day).sum(axis=0) > 0
+    dataset = az.convert_to_dataset({"coef": post["coef"][..., supported], "sigma": post["sigma"], "nu": post["nu"]})
     r_hat = float(max(np.nanmax(v.values) for v in az.rhat(dataset).data_vars.values()))
     ess_bulk = float(min(np.nanmin(v.values) for v in az.ess(dataset, method="bulk").data_vars.values()))
 
@@ -176,6 +179,7 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
 
     pick = rng.choice(level_std.shape[0], size=min(keep_draws, level_std.shape[0]), replace=False)
     level = np.exp(center + scale * level_std[np.sort(pick)]).astype("float32")
+    level[:, : int(obs_day.min())] = np.nan  # no level before the series' first day in the window
     return SplineFit(
         days=days, level_draws=level, calibration=calibration, coverage_raw=coverage_raw, coverage=coverage,
         r_hat_max=r_hat, ess_bulk_min=ess_bulk,
