@@ -8,7 +8,7 @@ from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.modes import series_modes
 from regression_assets.perf.posterior import frame_to_draws, spline_posterior
 from regression_assets.perf.series import PERF_PARTITION_EXPR, cleaned_series
-from regression_assets.perf.util import concat_frames, for_each_partition
+from regression_assets.perf.util import by_partition, concat_frames, for_each_partition
 from regression_assets.report.metadata import alert_partition_metadata
 from regression_assets.sources.base import PerfSource
 from regression_assets.stats.alerts import AlertRule, evaluate_day
@@ -39,8 +39,8 @@ def regression_alerts(context: dg.AssetExecutionContext, config: RegressionAlert
                       spline_posterior: dict[str, pd.DataFrame], release_calendar: pd.DataFrame) -> pd.DataFrame:
     """Alerts of the day: P(worse) and % change (median, 80% interval) per comparison, located at the change."""
     rule = AlertRule(p_threshold=config.p_threshold, min_change_pct=config.min_change_pct)
-    groups = dict(tuple(cleaned_series.groupby(["partition_date", "series_key"]))) if len(cleaned_series) else {}
-    modes = dict(tuple(series_modes.groupby(["partition_date", "series_key"]))) if len(series_modes) else {}
+    groups = by_partition(cleaned_series)
+    modes = by_partition(series_modes)
     last_day = max(split_multi_key(k)[0] for k in context.partition_keys)
 
     def one(day: str, key: str) -> pd.DataFrame | None:

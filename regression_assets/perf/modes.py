@@ -8,7 +8,7 @@ import pandas as pd
 
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.series import PERF_PARTITION_EXPR, cleaned_series
-from regression_assets.perf.util import concat_frames, for_each_partition
+from regression_assets.perf.util import by_partition, concat_frames, for_each_partition
 from regression_assets.stats.mixture import fit_modes, level_residuals
 
 
@@ -34,7 +34,7 @@ def modes_row(points: pd.DataFrame, day: str, key: str) -> pd.DataFrame:
 )
 def series_modes(context: dg.AssetExecutionContext, cleaned_series: pd.DataFrame) -> pd.DataFrame:
     """Mode count, component means/weights and noise profile (skewed / outliers / modal / ok) of a window."""
-    groups = dict(tuple(cleaned_series.groupby(["partition_date", "series_key"]))) if len(cleaned_series) else {}
+    groups = by_partition(cleaned_series)
 
     def one(day: str, key: str) -> pd.DataFrame | None:
         pts = groups.get((pd.Timestamp(day), key))

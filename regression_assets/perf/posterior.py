@@ -6,7 +6,7 @@ import pandas as pd
 
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.series import cleaned_series
-from regression_assets.perf.util import for_each_partition
+from regression_assets.perf.util import by_partition, for_each_partition
 from regression_assets.stats.mixture import demode
 from regression_assets.stats.spline import SplineFit, fit_spline, stable_seed
 
@@ -48,7 +48,7 @@ def frame_to_draws(frame: pd.DataFrame) -> tuple[pd.DatetimeIndex, np.ndarray, d
 def spline_posterior(context: dg.AssetExecutionContext, config: SplinePosteriorConfig,
                      cleaned_series: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Posterior draws (thinned, float32) of the daily level over the window, recalibrated to 90% coverage."""
-    groups = dict(tuple(cleaned_series.groupby(["partition_date", "series_key"]))) if len(cleaned_series) else {}
+    groups = by_partition(cleaned_series)
     diagnostics = []
 
     def one(day: str, key: str) -> pd.DataFrame | None:

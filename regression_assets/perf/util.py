@@ -34,3 +34,8 @@ def for_each_partition(context: dg.AssetExecutionContext, fn: Callable[[str, str
 def concat_frames(frames: Iterable[pd.DataFrame | None]) -> pd.DataFrame:
     parts = [f for f in frames if f is not None and len(f)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def by_partition(frame: pd.DataFrame) -> dict[tuple[pd.Timestamp, str], pd.DataFrame]:
+    """A partitioned input split per (partition_date, series_key)."""
+    return dict(tuple(frame.groupby(["partition_date", "series_key"]))) if len(frame) else {}
