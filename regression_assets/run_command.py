@@ -60,6 +60,9 @@ def run_run(args: argparse.Namespace) -> int:
         print(f"Report: {report_meta['path'].value} ({report_meta['alerts'].value} alerts, "
               f"{report_meta['plots'].value} plots)")
     print("Triage: `regression-assets alerts --status untriaged`, `regression-assets triage ALERT_KEY acknowledged`")
+    if stats.get("blocked_runs"):
+        print(f"Alerts withheld by a blocking asset check (see the run in the UI): "
+              f"{', '.join(k for k, _ in stats['blocked_runs'])}")
     if stats["failed_runs"]:
         print(f"FAILED runs: {stats['failed_runs']}", file=sys.stderr)
         return 1
