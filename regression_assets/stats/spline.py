@@ -144,10 +144,12 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     spl = basis(window_days)
     n_basis = spl.c.shape[1]
     cm = compiled_model(n_basis).with_data(b_obs=design(spl, obs_day), y_obs=y, obs_scale=obs_scale)
+    # maxdepth 7 (<= 128 leapfrog steps a draw): on a young series the coefficients before its first
+    # day are prior-only heavy-tailed draws, and unbounded trees there took minutes per fit.
     # The raw Arrow trace, read directly: building a full ArviZ InferenceData from it costs about as
     # much as the sampling itself at this size.
     raw = nutpie.sample(cm, chains=chains, tune=tune, draws=draws, seed=seed, progress_bar=False, cores=1,
-                        return_raw_trace=True)
+                        return_raw_trace=True, maxdepth=7)
     post = _posterior_arrays(raw, {"coef": (n_basis,), "sigma": (), "nu": ()})
     coef = post["coef"].reshape(-1, n_basis)
     sigma = post["sigma"].reshape(-1)
