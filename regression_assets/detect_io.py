@@ -7,7 +7,14 @@ Input CSV, header required, columns in any order, extra columns ignored:
   ``timestamp``        ISO-8601; naive = UTC, tz-aware converted to UTC; many rows may share one
   ``value``            a finite number
   ``lower_is_better``  optional; true/false/1/0/yes/no (any case), empty = true; constant per series
-Rows may come in any order. Rows with the same (series_id, timestamp) are one push.
+Rows may come in any order. Rows with the same (series_id, timestamp) are one push (retriggers); a row
+that repeats an earlier row exactly (same series_id, timestamp *and* value: a file concatenated twice) is
+a duplicate, dropped and counted. Mixing naive and offset timestamps in one file is fine.
+
+Flagged, counted and reported on stderr (the run goes on): duplicate rows; values <= 0 for methods that
+compare log values (`default`), which ignore them; rows dated more than a day after now; changes of
+the level by 50x or more, reported with direction ``scale_change`` (a unit change or a broken test, never
+a "regression" of 99,900 %).
 
 Output CSV: one row per detected change, sorted by series_id then timestamp, columns
 ``series_id, timestamp, direction, magnitude_pct, probability`` then the method's extra columns;
@@ -20,6 +27,7 @@ the field; the CLI prints it on one line and exits 2.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import os
 import sys
 import tempfile
@@ -31,7 +39,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from regression_assets.stats.detectors import METHODS, min_points
+from regression_assets.sources.schema import parse_utc_timestamps
+from regression_assets.stats.detectors import (
+    METHODS,
+    POSITIVE_ONLY,
+    SCALE_CHANGE,
+    label_scale_changes,
+    min_points,
+)
 
 REQUIRED_INPUT = ("series_id", "timestamp", "value")
 OPTIONAL_INPUT = ("lower_is_better",)
@@ -54,6 +69,11 @@ class DetectStats:
     changes: int = 0
     seconds: float = 0.0
     skipped_ids: list[str] = field(default_factory=list)
+    duplicate_rows: int = 0  # exact repeats of an earlier row, dropped
+    nonpositive_rows: int = 0  # values <= 0 a log-scale method ignores
+    future_rows: int = 0  # dated more than a day after the run
+    scale_changes: int = 0  # changes reported as SCALE_CHANGE
+    warnings: list[str] = field(default_factory=list)  # one line each, naming rows / series
 
 
 # --------------------------------------------------------------------------------------------------
@@ -91,6 +111,17 @@ def _where(path: Path, row: int) -> str:
 
 def _show(s: str, limit: int = 40) -> str:
     return repr(s if len(s) <= limit else s[:limit] + "...")
+
+
+def _timestamp_problem(text: str) -> str:
+    t = text.strip()
+    if t == "":
+        return "is empty"
+    try:
+        dt.datetime.fromisoformat(t.replace("z", "Z"))
+    except ValueError:
+        return f"{_show(t)} is not an ISO-8601 timestamp"
+    return f"{_show(t)} is outside the supported range (years 1677 to 2262)"
 
 
 def read_detect_input(path: str | Path) -> pd.DataFrame:
@@ -132,7 +163,7 @@ def read_detect_input(path: str | Path) -> pd.DataFrame:
     rows = np.arange(1, n + 1)
 
     sid = raw["series_id"].str.strip()
-    ts = pd.to_datetime(raw["timestamp"].str.strip(), utc=True, format="ISO8601", errors="coerce")
+    ts = parse_utc_timestamps(raw["timestamp"].str.strip())
     val = pd.to_numeric(raw["value"].str.strip(), errors="coerce").astype("float64")
     if "lower_is_better" in raw.columns:
         lib_s = raw["lower_is_better"].str.strip().str.lower()
@@ -149,7 +180,7 @@ def read_detect_input(path: str | Path) -> pd.DataFrame:
         (
             ts.isna().to_numpy(),
             "timestamp",
-            lambda i: "is empty" if raw["timestamp"].iat[i].strip() == "" else f"{_show(raw['timestamp'].iat[i])} is not an ISO-8601 timestamp",
+            lambda i: _timestamp_problem(raw["timestamp"].iat[i]),
         ),
         (
             ~np.isfinite(val.to_numpy()),
@@ -248,6 +279,7 @@ def detect_frame(
     need = min_points(method)
     t_start = time.monotonic()
     stats = DetectStats(rows=len(df), min_points=need)
+    df = _flag_rows(df, method, stats)
 
     d = df.sort_values(["series_id", "timestamp"], kind="stable")
     sids = d["series_id"].to_numpy(dtype=object)
@@ -297,9 +329,54 @@ def detect_frame(
     else:
         out = pd.DataFrame({c: pd.Series(dtype="object") for c in cols})
         out["timestamp"] = pd.Series(dtype="datetime64[ns]")
+    out = label_scale_changes(out)
+    scale = out[out["direction"] == SCALE_CHANGE] if len(out) else out
+    stats.scale_changes = len(scale)
+    if len(scale):
+        ids = ", ".join(repr(str(x)) for x in scale["series_id"].drop_duplicates().head(5))
+        stats.warnings.append(
+            f"{len(scale)} change(s) move the level by 50x or more (series {ids}): reported as "
+            f"'{SCALE_CHANGE}' (a unit change or a broken test), not as regressions or improvements")
     stats.changes = len(out)
     stats.seconds = time.monotonic() - t_start
     return out, stats
+
+
+def _row_ref(df: pd.DataFrame, i: int) -> str:
+    return f"data row {int(df['row'].iat[i])}" if "row" in df.columns else f"row {i + 1}"
+
+
+def _flag_rows(df: pd.DataFrame, method: str, stats: DetectStats) -> pd.DataFrame:
+    """Drop exact duplicates (and, for log-scale methods, values <= 0); count them and future rows."""
+    if len(df) == 0:
+        return df
+    dup = df.duplicated(["series_id", "timestamp", "value"], keep="first").to_numpy()
+    if dup.any():
+        i = int(np.argmax(dup))
+        stats.duplicate_rows = int(dup.sum())
+        stats.warnings.append(
+            f"ignored {stats.duplicate_rows} duplicate row(s) repeating an earlier row's series_id, timestamp and "
+            f"value (first: {_row_ref(df, i)}, series {str(df['series_id'].iat[i])!r})")
+    keep = ~dup
+    if method in POSITIVE_ONLY:
+        nonpos = (df["value"].to_numpy(dtype=float) <= 0) & keep
+        if nonpos.any():
+            i = int(np.argmax(nonpos))
+            stats.nonpositive_rows = int(nonpos.sum())
+            n_series = df.loc[nonpos, "series_id"].nunique()
+            stats.warnings.append(
+                f"ignored {stats.nonpositive_rows} row(s) with a value <= 0 in {n_series} series (method "
+                f"{method!r} compares log values; first: {_row_ref(df, i)}, series {str(df['series_id'].iat[i])!r}, "
+                f"value {float(df['value'].iat[i])!r})")
+            keep &= ~nonpos
+    future = (df["timestamp"] > pd.Timestamp.now(tz="UTC").tz_localize(None) + pd.Timedelta(days=1)).to_numpy()
+    if future.any():
+        i = int(np.argmax(future))
+        stats.future_rows = int(future.sum())
+        stats.warnings.append(
+            f"{stats.future_rows} row(s) are dated more than a day in the future (first: {_row_ref(df, i)}, "
+            f"{df['timestamp'].iat[i]:%Y-%m-%dT%H:%M:%S}); kept, but check the clock or the year")
+    return df if keep.all() else df[keep]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -353,13 +430,20 @@ def detect_file(
     *,
     progress_stream=None,
     progress_every: float = 2.0,
+    warn_stream=None,
 ) -> DetectStats:
-    """Read, validate, detect and write: the whole `detect` subcommand minus argument parsing."""
+    """Read, validate, detect and write: the whole `detect` subcommand minus argument parsing.
+
+    Warnings (`DetectStats.warnings`: duplicates, ignored values, future rows, scale changes) are printed
+    one per line to `warn_stream` (stderr by default)."""
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}; known: {', '.join(sorted(METHODS))}")
     t0 = time.monotonic()
     df = read_detect_input(input_path)
     changes, stats = detect_frame(df, method, progress_stream=progress_stream, progress_every=progress_every)
     write_detect_output(changes, output_path)
+    stream = warn_stream if warn_stream is not None else sys.stderr
+    for line in stats.warnings:  # shown even with --quiet, like the skipped-series line
+        print(f"regression-assets detect: warning: {line}", file=stream)
     stats.seconds = time.monotonic() - t0
     return stats

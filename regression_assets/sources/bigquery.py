@@ -100,6 +100,24 @@ ORDER BY channel, release_date, version
 RELEASE_CALENDAR_COLUMNS = ["channel", "version", "release_date"]
 
 
+class BigQuerySourceError(RuntimeError):
+    """A BigQuery read failed (the query, or a result page mid-download); names the table and the day."""
+
+
+def run_query(bigquery: BigQueryResource, sql: str, job_config: gbq.QueryJobConfig, what: str) -> pd.DataFrame:
+    """The whole result of `sql` as a frame, or BigQuerySourceError naming `what` (nothing partial).
+
+    `to_dataframe()` downloads every result page; a failure on any page raises here, so a day is never
+    returned half-read. The message carries the error's type and first line, never the job's credentials.
+    """
+    try:
+        with bigquery.get_client() as client:
+            return client.query(sql, job_config=job_config).to_dataframe()
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        raise BigQuerySourceError(f"{what}: BigQuery read failed ({type(exc).__name__}: {first})") from exc
+
+
 def validate_table(table: str) -> str:
     """Return `table` if it is a plain `project.dataset.table` id, else raise ValueError."""
     if not isinstance(table, str) or not _TABLE_RE.fullmatch(table):
@@ -275,8 +293,7 @@ class BigQueryPerfSource(PerfSource):
 
     def fetch_day(self, day: dt.date) -> pd.DataFrame:
         sql, job_config = build_day_query(day, self.projects, self.frameworks, table=self.table)
-        with self.bigquery.get_client() as client:
-            rows = client.query(sql, job_config=job_config).to_dataframe()
+        rows = run_query(self.bigquery, sql, job_config, f"BigQueryPerfSource: {self.table} on {_as_date(day)}")
         return rows_to_raw_frame(rows, self.higher_is_better_suites)
 
     def fetch_release_calendar(
@@ -284,12 +301,12 @@ class BigQueryPerfSource(PerfSource):
     ) -> pd.DataFrame:
         """Columns `channel, version, release_date` (first build date of each version per channel)."""
         sql, job_config = build_release_calendar_query(start_date, channels, table=self.buildhub_table)
-        with self.bigquery.get_client() as client:
-            rows = client.query(sql, job_config=job_config).to_dataframe()
+        rows = run_query(self.bigquery, sql, job_config, f"BigQueryPerfSource: release calendar from {self.buildhub_table}")
         return release_calendar_frame(rows)
 
 
 __all__ = [
+    "BigQuerySourceError",
     "DAY_QUERY_SQL",
     "DEFAULT_TABLE",
     "RELEASE_CALENDAR_SQL",

@@ -13,7 +13,7 @@ from dagster_gcp import BigQueryResource
 from google.cloud import bigquery as gbq
 from pydantic import Field
 
-from regression_assets.sources.bigquery import validate_table
+from regression_assets.sources.bigquery import run_query, validate_table
 from regression_assets.sources.crash_schema import (
     CRASH_MEASURES,
     CrashSource,
@@ -111,13 +111,12 @@ class BigQueryCrashSource(CrashSource):
 
     def fetch_day(self, day: dt.date, channel: str | None = None) -> pd.DataFrame:
         sql, job_config = build_crash_day_query(day, channel, self.table, self.application)
-        with self.bigquery.get_client() as client:
-            rows = client.query(sql, job_config=job_config).to_dataframe()
+        rows = run_query(self.bigquery, sql, job_config, f"BigQueryCrashSource: {self.table} on {_day(day):%Y-%m-%d}"
+                         + (f" ({channel})" if channel else ""))
         return empty_crash_frame() if rows.empty else conform_crash_frame(rows, "BigQueryCrashSource")
 
     def release_calendar(self, channel: str | None = None, until: dt.date | None = None) -> pd.DataFrame:
         until = until or dt.datetime.now(dt.UTC).date()
         sql, job_config = build_releases_query(until, self.release_lookback_days, channel, self.table, self.application)
-        with self.bigquery.get_client() as client:
-            rows = client.query(sql, job_config=job_config).to_dataframe()
+        rows = run_query(self.bigquery, sql, job_config, f"BigQueryCrashSource: releases from {self.table}")
         return empty_release_frame() if rows.empty else conform_release_frame(rows, "BigQueryCrashSource")

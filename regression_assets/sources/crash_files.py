@@ -1,9 +1,12 @@
 """Local crash source: `error_aggregates`-shaped Parquet files in a directory (the bundled sample by default)."""
 
 import datetime as dt
+import functools
+import hashlib
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 from pydantic import Field
 
@@ -18,6 +21,20 @@ from regression_assets.sources.crash_schema import (
 )
 
 
+def _stat(path: str) -> tuple[int, int]:
+    st = Path(path).stat()
+    return st.st_size, st.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return f"{size}:{h.hexdigest()}"
+
+
 class LocalCrashSource(CrashSource):
     """Reads every `*.parquet` under `path`; release times from `releases.csv` there, else first seen."""
 
@@ -28,7 +45,26 @@ class LocalCrashSource(CrashSource):
 
     def _dataset(self) -> ds.Dataset | None:
         files = sorted(str(p) for p in self._dir().glob("*.parquet"))
-        return ds.dataset(files, format="parquet") if files else None
+        if not files:
+            return None
+        # Rows are summed, not deduplicated (a window's finer dimensions are gone by then): the same export
+        # copied twice would double every count and usage hour and narrow every interval. Refuse it.
+        seen: dict[str, str] = {}
+        for f in files:
+            digest = _file_digest(f, *_stat(f))
+            if digest in seen:
+                raise ValueError(f"LocalCrashSource({self._dir()}): {Path(f).name} has the same content as "
+                                 f"{Path(seen[digest]).name}; remove one (its rows would be counted twice)")
+            seen[digest] = f
+        try:
+            dataset = ds.dataset(files, format="parquet")
+        except (pa.ArrowException, OSError) as exc:  # a truncated or foreign file: pyarrow names it
+            raise ValueError(f"LocalCrashSource({self._dir()}): unreadable Parquet ({type(exc).__name__}: {exc})") from exc
+        window_type = dataset.schema.field("window_start").type if "window_start" in dataset.schema.names else None
+        if window_type is not None and not pa.types.is_timestamp(window_type):
+            raise ValueError(f"LocalCrashSource({self._dir()}): column 'window_start' is {window_type}, "
+                             "expected a timestamp")
+        return dataset
 
     def fetch_day(self, day: dt.date, channel: str | None = None) -> pd.DataFrame:
         dataset = self._dataset()
@@ -39,7 +75,10 @@ class LocalCrashSource(CrashSource):
         where = (window >= start.to_pydatetime()) & (window < (start + pd.Timedelta(days=1)).to_pydatetime())
         if channel is not None:
             where = where & (ds.field("channel") == channel)
-        rows = dataset.to_table(filter=where).to_pandas()
+        try:
+            rows = dataset.to_table(filter=where).to_pandas()
+        except (pa.ArrowException, OSError) as exc:  # e.g. one file truncated after the first ones
+            raise ValueError(f"LocalCrashSource({self._dir()}): reading {day} failed ({type(exc).__name__}: {exc})") from exc
         return conform_crash_frame(rows, f"LocalCrashSource({self._dir()})")
 
     def release_calendar(self, channel: str | None = None, until: dt.date | None = None) -> pd.DataFrame:

@@ -4,7 +4,8 @@ One row per time window (5 minutes or coarser) and dimension combination, with t
 ping `count` and one count column per crash measure. The columns and their types were fixed from the 100
 real rows in `/work/shared/data/missioncontrol/error_aggregates_sample.snappy.parquet` (2017-06-29).
 A measure the source does not have at all (`startup_crashes` in the 2017 table) is all-NaN, which is
-not the same as zero: a NaN *inside* a present column means "no event" and is read as 0.
+not the same as zero: a missing value *inside* a present column means "no event" and is read as 0, while
+a value that is there but not a number stays NaN and `validate_crash_rows` rejects the row.
 """
 
 import datetime as dt
@@ -12,6 +13,8 @@ import datetime as dt
 import dagster as dg
 import numpy as np
 import pandas as pd
+
+from regression_assets.sources.schema import parse_utc_timestamps
 
 # Dimensions kept by the stability assets (finer ones - country, os_version, architecture, e10s, ... -
 # are summed over by the sources, as Mission Control did).
@@ -49,6 +52,9 @@ EXTRA_DIMENSIONS = ["os_version", "architecture", "country", "experiment_id", "e
 
 RELEASE_COLUMNS = ["channel", "version", "release_time"]
 
+# A crash needs a process that ran: more than one per second of usage is a corrupt row.
+MAX_CRASHES_PER_USAGE_HOUR = 3600.0
+
 
 class CrashSource(dg.ConfigurableResource):
     """Returns one day's `error_aggregates` rows (`CRASH_COLUMNS`) and the release calendar."""
@@ -78,7 +84,22 @@ def empty_release_frame() -> pd.DataFrame:
 
 
 def _naive_utc(values: pd.Series) -> pd.Series:
-    return pd.to_datetime(values, errors="coerce", utc=True).dt.tz_localize(None).astype("datetime64[ns]")
+    return parse_utc_timestamps(values).dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _measure(values: pd.Series, column: str, source: str) -> pd.Series:
+    """A crash-count column as float: missing = 0 (no event), unreadable = NaN (the row is rejected).
+
+    A column with values but not one number in it is the wrong column, not bad rows: an error naming it.
+    """
+    num = pd.to_numeric(values, errors="coerce").astype("float64")
+    text = values.astype("string").str.strip()
+    missing = values.isna() | (text == "")
+    unreadable = num.isna() & ~missing.fillna(True).to_numpy()
+    if unreadable.any() and num.notna().sum() == 0:
+        example = values[unreadable].iloc[0]
+        raise ValueError(f"{source}: column {column!r} holds no numbers (e.g. {example!r}); expected crash counts")
+    return num.mask(missing.fillna(True).to_numpy() & num.isna(), 0.0)
 
 
 def conform_crash_frame(df: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -105,10 +126,7 @@ def conform_crash_frame(df: pd.DataFrame, source: str) -> pd.DataFrame:
         pd.to_numeric(rows["count"], errors="coerce").astype("float64") if "count" in rows else np.nan
     )
     for m in CRASH_MEASURES:
-        if m in rows.columns:
-            out[m] = pd.to_numeric(rows[m], errors="coerce").astype("float64").fillna(0.0)
-        else:
-            out[m] = np.nan
+        out[m] = _measure(rows[m], m, source) if m in rows.columns else np.nan
     return out[list(CRASH_COLUMNS)].reset_index(drop=True)
 
 
@@ -135,17 +153,27 @@ def validate_crash_rows(df: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Split rows into (good, rejected); rejected rows carry a `reason` (first failing check)."""
     present = [m for m in CRASH_MEASURES if df[m].notna().any()]
     negative = np.zeros(len(df), dtype=bool)
-    for m in present:
-        negative |= (df[m] < 0).to_numpy()
+    unreadable = np.zeros(len(df), dtype=bool)
+    implausible = np.zeros(len(df), dtype=bool)
     usage = df["usage_hours"].to_numpy(dtype=float, na_value=np.nan)
+    for m in present:
+        k = df[m].to_numpy(dtype=float, na_value=np.nan)
+        negative |= k < 0
+        unreadable |= ~np.isfinite(k)
+        # More crashes than seconds of use (and more than a handful): a corrupt row, not a crash loop. One
+        # such window would otherwise decide the release's rate ratio on its own.
+        with np.errstate(invalid="ignore"):
+            implausible |= (k > MAX_CRASHES_PER_USAGE_HOUR * usage) & (k > 100)
     checks = [
         (df["window_start"].isna() | df["window_end"].isna(), "window: unparsable or missing"),
         (df["window_end"] <= df["window_start"], "window: end not after start"),
         (df["channel"].isna() | df["version"].isna() | df["os_name"].isna(), "dimension: missing"),
         (pd.Series(~np.isfinite(usage), index=df.index), "usage_hours: NaN or infinite"),
         (df["usage_hours"] < 0, "usage_hours: negative"),
+        (pd.Series(unreadable, index=df.index), "count: not a number or infinite"),
         (pd.Series(negative, index=df.index), "count: negative crash count"),
         (df["usage_hours"] == 0, "usage_hours: zero usage"),
+        (pd.Series(implausible, index=df.index), "count: more crashes than seconds of usage"),
     ]
     reasons = pd.Series(pd.NA, index=df.index, dtype="string")
     for mask, why in checks:

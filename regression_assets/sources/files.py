@@ -8,7 +8,7 @@ import pandas as pd
 
 from regression_assets.sources.base import PerfSource
 from regression_assets.sources.sample import LAST_DAY, SAMPLE_DIR
-from regression_assets.sources.schema import conform_raw_frame
+from regression_assets.sources.schema import conform_raw_frame, parse_utc_timestamps
 
 
 @functools.lru_cache(maxsize=4)
@@ -55,9 +55,28 @@ class LocalPerfSource(PerfSource):
         return data[mask].drop(columns=["_attach_to"], errors="ignore").reset_index(drop=True)
 
     def fetch_release_calendar(self, start_date: dt.date | None = None) -> pd.DataFrame:
+        """`channel, version, release_date` from `release_calendar.csv`; a bad row is an error naming it.
+
+        The calendar is small and hand-kept: a row that can't be read stops the load (naming the file,
+        line and field) rather than silently moving a version boundary. Gaps (a version missing) are
+        allowed: `stats.compare.reference_days` skips the comparison whose end it can't know.
+        """
         path = Path(self.directory) / "release_calendar.csv"
         if not path.exists():
             return pd.DataFrame({"channel": [], "version": [], "release_date": []})
-        cal = pd.read_csv(path, dtype={"version": str, "channel": str})
-        cal["release_date"] = pd.to_datetime(cal["release_date"])
+        try:
+            cal = pd.read_csv(path, dtype={"version": str, "channel": str})
+        except Exception as exc:  # truncated, empty or not CSV
+            raise ValueError(f"{path}: unreadable release calendar ({type(exc).__name__}: {exc})") from exc
+        missing = [c for c in ("version", "release_date") if c not in cal.columns]
+        if missing:
+            raise ValueError(f"{path}: release calendar missing column(s) {missing}; got {list(cal.columns)}")
+        dates = parse_utc_timestamps(cal["release_date"]).dt.tz_localize(None).astype("datetime64[ns]")
+        bad_version = cal["version"].isna() | (cal["version"].astype("string").str.strip() == "")
+        for mask, fld in ((bad_version, "version"), (dates.isna(), "release_date")):
+            if mask.any():
+                i = int(mask.to_numpy().argmax())
+                raise ValueError(f"{path}: line {i + 2}: field {fld!r} is {cal[fld].iloc[i]!r}, "
+                                 f"not a {'version' if fld == 'version' else 'date'}")
+        cal["release_date"] = dates
         return cal

@@ -50,6 +50,14 @@ class PerfherderApiError(RuntimeError):
         self.status = status
 
 
+def _shape_error(url: str, expected: str, got: Any, err: Exception | None = None) -> "PerfherderApiError":
+    """A 200 answer that isn't what the endpoint serves: name the URL, what was expected and what came."""
+    shown = json.dumps(got, default=str)[:_ERROR_BODY_CHARS] if not isinstance(got, str) else got[:_ERROR_BODY_CHARS]
+    why = f" ({type(err).__name__}: {err})" if err is not None else ""
+    return PerfherderApiError(f"GET {url} returned an unexpected payload: expected {expected}, got {shown}{why}",
+                              url, 200)
+
+
 class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
     """Follow redirects only to http(s) URLs (urllib would also follow ftp://)."""
 
@@ -167,8 +175,12 @@ class PerfherderApiSource(PerfSource):
     def framework_names(self) -> dict[int, str]:
         """Framework id → name from `/api/performance/framework/` (fetched once per instance)."""
         if self._framework_names is None:
-            rows = self._get_json(self._url("api/performance/framework/"))
-            self._framework_names = {int(r["id"]): str(r["name"]) for r in rows}
+            url = self._url("api/performance/framework/")
+            rows = self._get_json(url)
+            try:
+                self._framework_names = {int(r["id"]): str(r["name"]) for r in rows}
+            except (KeyError, TypeError, ValueError) as err:
+                raise _shape_error(url, "a list of {id, name} objects", rows, err) from err
         return self._framework_names
 
     def signatures(self, since: dt.date) -> dict[int, dict[str, Any]]:
@@ -180,8 +192,12 @@ class PerfherderApiSource(PerfSource):
                 params.append(("subtests", 0))
             params.append(("start_date", dt.datetime.combine(since, dt.time()).strftime("%Y-%m-%dT%H:%M:%S")))
             path = f"api/project/{urllib.parse.quote(self.repository, safe='')}/performance/signatures/"
-            raw = self._get_json(self._url(path, params))
-            sigs = {int(sig.get("id", sig_id)): sig for sig_id, sig in raw.items()}
+            url = self._url(path, params)
+            raw = self._get_json(url)
+            try:
+                sigs = {int(sig.get("id", sig_id)): sig for sig_id, sig in raw.items()}
+            except (AttributeError, TypeError, ValueError) as err:
+                raise _shape_error(url, "an object of signature id -> signature", raw, err) from err
             if self.signature_filter:
                 needle = self.signature_filter.lower()
                 sigs = {i: s for i, s in sigs.items() if needle in str(s.get("suite", "")).lower()}
@@ -204,16 +220,26 @@ class PerfherderApiSource(PerfSource):
             params: list[tuple[str, Any]] = [("signature_id", i) for i in chunk]
             params += [("framework", f) for f in self.framework_ids]
             params += [("start_date", start_date), ("end_date", end_date)]
-            payload = self._get_json(self._url(path, params))
+            url = self._url(path, params)
+            payload = self._get_json(url)
+            if not isinstance(payload, dict):
+                raise _shape_error(url, "an object of signature hash -> list of data points", payload)
             for datums in payload.values():
+                if not isinstance(datums, list):
+                    raise _shape_error(url, "a list of data points per signature", datums)
                 for d in datums:
-                    sig = sigs.get(int(d["signature_id"]))
+                    try:
+                        sig = sigs.get(int(d["signature_id"]))
+                        push_time = pd.to_datetime(float(d["push_timestamp"]), unit="s") if sig is not None else None
+                    except (KeyError, TypeError, ValueError, OverflowError) as err:
+                        raise _shape_error(url, "data points with signature_id and push_timestamp (epoch s)",
+                                           d, err) from err
                     if sig is None:  # a signature we filtered out (or another framework's)
                         continue
                     framework_id = int(sig.get("framework_id", -1))
                     records.append(
                         {
-                            "push_timestamp": pd.to_datetime(d["push_timestamp"], unit="s"),
+                            "push_timestamp": push_time,
                             "repository": self.repository,
                             "framework": names.get(framework_id, str(framework_id)),
                             "suite": series_name(sig),

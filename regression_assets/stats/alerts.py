@@ -8,6 +8,7 @@ import pandas as pd
 
 from regression_assets.stats.changepoint import ScanConfig, detect_changes
 from regression_assets.stats.compare import compare_all
+from regression_assets.stats.detectors import SCALE_CHANGE, is_scale_change
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,8 @@ def evaluate_day(series_key: str, points: pd.DataFrame, days: pd.DatetimeIndex, 
     """One row per comparison for the day (7d, 14d, previous versions), with the alert decision.
 
     A comparison alerts when P(worse) ≥ p_threshold and the median change ≥ min_change_pct (or the same
-    for better: an improvement). The change is located with the change-point scan on the points; if
+    for better: an improvement). A change of the level by 50x or more alerts with direction
+    "scale_change" (a unit change or a broken test), never as a regression or an improvement. The change is located with the change-point scan on the points; if
     it finds a change of the same direction in the compared span, the alert is anchored there,
     otherwise at the drift's onset on the spline.
     """
@@ -62,6 +64,8 @@ def evaluate_day(series_key: str, points: pd.DataFrame, days: pd.DatetimeIndex, 
             direction = "regression"
         elif p_better >= rule.p_threshold and -worse_pct >= rule.min_change_pct:
             direction = "improvement"
+        if direction and is_scale_change(c.median_pct):
+            direction = SCALE_CHANGE  # a unit change or a broken test: flagged, never a 99,900 % regression
         change_ts, located_by = pd.NaT, None
         if direction:
             found = changes[(changes["direction"] == direction)
@@ -89,7 +93,7 @@ def evaluate_day(series_key: str, points: pd.DataFrame, days: pd.DatetimeIndex, 
             continue  # the spline already alerts on this direction: anchored above
         rows.append({
             "reference": "scan", "reference_day": pd.Timestamp(ch["timestamp"]).normalize() - pd.Timedelta(days=1),
-            "p_worse": ch["probability"] if ch["direction"] == "regression" else 1.0 - ch["probability"],
+            "p_worse": ch["probability"] if (ch["magnitude_pct"] > 0) == bool(lower_is_better) else 1.0 - ch["probability"],
             "median_pct": ch["magnitude_pct"], "lo80_pct": ch["lo80_pct"], "hi80_pct": ch["hi80_pct"],
             "is_alert": True, "direction": ch["direction"], "change_timestamp": pd.Timestamp(ch["timestamp"]),
             "located_by": "scan", "alert_id": aid,
@@ -108,7 +112,9 @@ def summarize_alerts(alerts: pd.DataFrame, merge_days: int = 3) -> pd.DataFrame:
         return pd.DataFrame(columns=["suite", "platform", "change_day", "direction", "first_alert", "last_alert",
                                      "magnitude_pct", "probability", "comparisons"])
     a["change_day"] = pd.to_datetime(a["change_timestamp"]).dt.normalize()
-    a["p"] = np.where(a["direction"] == "regression", a["p_worse"], 1.0 - a["p_worse"])
+    a["p"] = np.where(a["direction"] == "regression", a["p_worse"],
+                      np.where(a["direction"] == SCALE_CHANGE, np.maximum(a["p_worse"], 1.0 - a["p_worse"]),
+                               1.0 - a["p_worse"]))
     out = []
     for _, g in a.sort_values("change_day").groupby(["series_key", "direction"]):
         cluster, last = [], None

@@ -1,5 +1,6 @@
 """Comparing days by posterior draws of the level: today vs 7 / 14 days ago and previous versions."""
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,14 +38,17 @@ def reference_days(target: pd.Timestamp, calendar: pd.DataFrame | None, n_versio
     """7 and 14 days before, and the last day of each of the `n_versions` versions before the current one.
 
     `calendar` has columns `version` and `release_date`; the version current on a day is the latest
-    released by then, and a version's last day is the day before the next one was released.
+    released by then, and a version's last day is the day before the next one was released. Rows without
+    a version or a readable date are ignored. When the calendar has a gap after a version (the next
+    entry's major version is more than one higher: 147 then 149), that version's last day is unknown
+    and its comparison is skipped rather than made against a day of the missing version under its
+    label (see `calendar_gaps`).
     """
     target = pd.Timestamp(target).normalize()
     refs = [("7d", target - pd.Timedelta(days=7)), ("14d", target - pd.Timedelta(days=14))]
-    if calendar is None or calendar.empty:
+    cal = _clean_calendar(calendar)
+    if cal.empty:
         return refs
-    cal = calendar.assign(release_date=pd.to_datetime(calendar["release_date"]).dt.normalize())
-    cal = cal.sort_values("release_date").drop_duplicates("version", keep="first").reset_index(drop=True)
     current = cal.index[cal["release_date"] <= target]
     if len(current) == 0:
         return refs
@@ -52,9 +56,41 @@ def reference_days(target: pd.Timestamp, calendar: pd.DataFrame | None, n_versio
     for j in range(1, n_versions + 1):
         if k - j < 0:
             break
+        if _is_gap(cal.loc[k - j, "version"], cal.loc[k - j + 1, "version"]):
+            continue
         last_day = cal.loc[k - j + 1, "release_date"] - pd.Timedelta(days=1)
         refs.append((f"version {cal.loc[k - j, 'version']}", last_day))
     return refs
+
+
+def _clean_calendar(calendar: pd.DataFrame | None) -> pd.DataFrame:
+    if calendar is None or calendar.empty:
+        return pd.DataFrame(columns=["version", "release_date"])
+    dates = pd.to_datetime(calendar["release_date"], errors="coerce", format="ISO8601")
+    cal = calendar.assign(release_date=dates.dt.normalize())
+    cal = cal[cal["version"].notna() & cal["release_date"].notna()]
+    return cal.sort_values("release_date").drop_duplicates("version", keep="first").reset_index(drop=True)
+
+
+def _major(version) -> int | None:
+    m = re.match(r"\s*(\d+)", str(version))
+    return int(m.group(1)) if m else None
+
+
+def _is_gap(version, next_version) -> bool:
+    a, b = _major(version), _major(next_version)
+    return a is not None and b is not None and b - a > 1
+
+
+def calendar_gaps(calendar: pd.DataFrame | None) -> list[str]:
+    """Versions missing between consecutive calendar entries, e.g. ["148 (between 147 and 149)"]."""
+    cal = _clean_calendar(calendar)
+    out = []
+    for a, b in zip(cal["version"].iloc[:-1], cal["version"].iloc[1:], strict=True):
+        if _is_gap(a, b):
+            missing = range(_major(a) + 1, _major(b))
+            out.append(f"{','.join(map(str, missing))} (between {a} and {b})")
+    return out
 
 
 def compare_all(level_draws: np.ndarray, days: pd.DatetimeIndex, target: pd.Timestamp,

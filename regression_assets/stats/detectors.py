@@ -49,6 +49,36 @@ MIN_POINTS: dict[str, int] = {
 }
 
 
+# Methods that work on log values: a value <= 0 carries no information for them and is ignored.
+POSITIVE_ONLY = frozenset({"default"})
+
+# A level that moves by this factor or more in one change (x1000 ms -> us, /1024 bytes -> KiB, a sign
+# flip) is a change of units or a broken test, not a performance change: it is reported with direction
+# SCALE_CHANGE, never as a regression or an improvement of 99,900 %.
+SCALE_CHANGE_FACTOR = 50.0
+SCALE_CHANGE = "scale_change"
+
+
+def is_scale_change(magnitude_pct) -> np.ndarray:
+    """True where a signed % change means a level ratio of at least SCALE_CHANGE_FACTOR either way."""
+    ratio = 1.0 + np.asarray(magnitude_pct, dtype=float) / 100.0
+    with np.errstate(invalid="ignore"):
+        return (ratio >= SCALE_CHANGE_FACTOR) | (ratio <= 1.0 / SCALE_CHANGE_FACTOR)
+
+
+def label_scale_changes(changes: pd.DataFrame) -> pd.DataFrame:
+    """`changes` with the direction of every scale change set to SCALE_CHANGE."""
+    if len(changes) == 0 or "magnitude_pct" not in changes.columns:
+        return changes
+    scale = is_scale_change(changes["magnitude_pct"].to_numpy(dtype=float))
+    if not scale.any():
+        return changes
+    out = changes.copy()
+    out["direction"] = out["direction"].astype(object)
+    out.loc[scale, "direction"] = SCALE_CHANGE
+    return out
+
+
 def get_method(name: str) -> Detector:
     """The detector called `name`; KeyError listing the known names otherwise."""
     try:

@@ -105,7 +105,9 @@ def _col(df: pd.DataFrame, name: str, default=None) -> pd.Series:
 
 def _perf_evidence(a: pd.DataFrame) -> pd.DataFrame:
     direction = a["direction"].astype(str)
-    p = np.where(direction == "improvement", 1.0 - a["p_worse"].astype(float), a["p_worse"].astype(float))
+    pw = a["p_worse"].astype(float)
+    # a scale change (unit change) is judged by P(the level moved that way), whichever way that is
+    p = np.where(direction == "improvement", 1.0 - pw, np.where(direction == "scale_change", np.maximum(pw, 1.0 - pw), pw))
     return pd.DataFrame({
         "kind": "perf", "series_key": a["series_key"].astype(str), "alert_id": a["alert_id"].astype(str),
         "direction": direction, "change_day": pd.to_datetime(a["change_timestamp"]).dt.normalize(),

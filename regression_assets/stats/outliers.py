@@ -13,11 +13,13 @@ def robust_z(values: np.ndarray, window: int = 15) -> np.ndarray:
     from the backward median but close to the forward one) are not taken for outliers. The returned
     z is the smaller of the two in absolute value.
     """
+    if int(window) < 1:
+        raise ValueError(f"robust_z: window must be at least 1 point, got {window!r}")
     x = pd.Series(np.asarray(values, dtype=float))
     n = len(x)
     if n == 0:
         return np.zeros(0)
-    minp = min(3, n)
+    minp = min(3, n, int(window))
     back_med = x.rolling(window, min_periods=minp).median()
     fwd_med = x[::-1].rolling(window, min_periods=minp).median()[::-1]
     # One scale for the whole series, from first differences (robust to steps and to slow drift).

@@ -94,13 +94,19 @@ def ratio_posterior(
 ) -> dict[str, np.ndarray]:
     """Posterior of R = λ_new / λ_ref under independent Jeffreys Gamma posteriors (exact, via Beta).
 
-    Returns the median, the central `mass` interval and P(R > threshold).
+    Returns the median, the central `mass` interval and P(R > threshold); all NaN where either side
+    has no usage (or a negative or non-finite count): no exposure, no ratio (a zero-usage release would
+    otherwise get P(R > threshold) = 1).
     """
     pn, pr = np.maximum(_arr(phi_new), 1.0), np.maximum(_arr(phi_ref), 1.0)
-    a = _arr(k_new) / pn + JEFFREYS_SHAPE
-    b = _arr(k_ref) / pr + JEFFREYS_SHAPE
+    kn, kr, un, ur = _arr(k_new), _arr(k_ref), _arr(u_new), _arr(u_ref)
+    with np.errstate(invalid="ignore"):
+        valid = (un > 0) & (ur > 0) & np.isfinite(un) & np.isfinite(ur) & (kn >= 0) & (kr >= 0) \
+            & np.isfinite(kn) & np.isfinite(kr)
+    a = np.where(valid, kn / pn, np.nan) + JEFFREYS_SHAPE
+    b = np.where(valid, kr / pr, np.nan) + JEFFREYS_SHAPE
     with np.errstate(divide="ignore", invalid="ignore"):
-        scale = (_arr(u_ref) / pr) / (_arr(u_new) / pn)
+        scale = np.where(valid, (ur / pr) / (un / pn), np.nan)
 
         def ratio_at(q):
             x = stats.beta.ppf(q, a, b)
