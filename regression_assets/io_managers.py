@@ -184,9 +184,14 @@ class ParquetDrawsIOManager(dg.ConfigurableIOManager):
                 continue
             path = self._path(asset, str(key))
             path.parent.mkdir(parents=True, exist_ok=True)
+            # Not a *.parquet name, so never read as draws; os.replace is atomic on one file system.
             tmp = path.with_suffix(f".tmp-{os.getpid()}")
-            frame.to_parquet(tmp, index=False)
-            os.replace(tmp, path)
+            try:
+                frame.to_parquet(tmp, index=False)
+                os.replace(tmp, path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a failed write leaves no litter (a killed one can't help it)
+                raise
 
     def load_input(self, context: dg.InputContext) -> dict[str, pd.DataFrame]:
         asset = context.asset_key.path[-1]

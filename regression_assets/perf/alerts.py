@@ -19,7 +19,8 @@ class RegressionAlertsConfig(dg.Config):
     min_change_pct: float = 2.0
 
 
-@dg.asset(group_name="perf", kinds={"python", "pandas"})
+@dg.asset(group_name="perf", kinds={"python", "pandas"},
+          retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL))
 def release_calendar(perf_source: PerfSource) -> pd.DataFrame:
     """Release days of each version (the sample's calendar locally, buildhub in BigQuery)."""
     fetch = getattr(perf_source, "fetch_release_calendar", None)

@@ -12,7 +12,9 @@ def for_each_partition(context: dg.AssetExecutionContext, fn: Callable[[str, str
     """Call fn(date, series) for each partition key of the run; failures are logged and counted.
 
     A single-partition run re-raises (the partition shows as failed in the UI); a multi-partition
-    run (a single-run backfill) goes on with the other partitions and lists the failures in metadata.
+    run (a single-run backfill) goes on with the other partitions and lists the failures in metadata,
+    unless every partition failed: then the step fails too, so a series whose data is broken throughout
+    shows as a failed run rather than a successful one with nothing in it.
     """
     keys = list(context.partition_keys)
     results, failures = [], {}
@@ -28,6 +30,10 @@ def for_each_partition(context: dg.AssetExecutionContext, fn: Callable[[str, str
     stats = {"partitions": len(keys), "failed_partitions": len(failures)}
     if failures:
         stats["failures"] = dg.MetadataValue.json(dict(list(failures.items())[:50]))
+    if keys and len(failures) == len(keys):
+        first = next(iter(failures.items()))
+        raise dg.Failure(description=f"all {len(keys)} partitions failed; first: {first[0]}: {first[1]}",
+                         metadata=stats)
     return results, stats
 
 

@@ -12,7 +12,13 @@ from regression_assets.sources.crash_schema import (
 from regression_assets.stability._common import COMMON, day_channel_keys
 
 
-@dg.asset(**COMMON, kinds={"pandas"}, metadata={"partition_expr": {"date": "window_start", "channel": "channel"}})
+@dg.asset(
+    **COMMON,
+    kinds={"pandas"},
+    metadata={"partition_expr": {"date": "window_start", "channel": "channel"}},
+    # Reads the crash source: transient errors (BigQuery, a network file system) are retried, 10 s, 20 s, 40 s.
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+)
 def crash_aggregates(context: dg.AssetExecutionContext, crash_source: CrashSource) -> pd.DataFrame:
     """One day's crash aggregates per window, version, build and platform; bad rows dropped and counted."""
     frames, rejected = [], []

@@ -14,7 +14,13 @@ class CrashRatesConfig(dg.Config):
     early_hours: int = Field(default=24, description="Hours after release flagged as the separate early period.")
 
 
-@dg.asset(**COMMON, kinds={"pandas"}, metadata={"partition_expr": PARTITION_EXPR})
+@dg.asset(
+    **COMMON,
+    kinds={"pandas"},
+    metadata={"partition_expr": PARTITION_EXPR},
+    # Reads the release calendar from the crash source: transient errors are retried, 10 s, 20 s, 40 s.
+    retry_policy=dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL),
+)
 def crash_rates(
     context: dg.AssetExecutionContext, config: CrashRatesConfig, crash_source: CrashSource, crash_aggregates: pd.DataFrame
 ) -> pd.DataFrame:
