@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export REGRESSION_ASSETS_DATA_DIR ?= $(CURDIR)/data_out
 export PYTENSOR_FLAGS ?= base_compiledir=$(CURDIR)/.venv/.pytensor
 
-.PHONY: install run test dev lint bench clean
+.PHONY: install run test dev lint bench bench-scale clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,9 @@ lint: install
 bench: install  ## detection quality and speed vs peers -> bench/results.md
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	bash bench/run.sh
+
+bench-scale: install  ## only the backfill-at-scale benchmark -> bench/scale_results.json (SCALE_ARGS="--series 4 --days 3": quick)
+	$(PY) bench/scale.py $(SCALE_ARGS)
 
 clean:
 	rm -rf $(REGRESSION_ASSETS_DATA_DIR) $(DAGSTER_HOME)/storage $(DAGSTER_HOME)/history $(DAGSTER_HOME)/schedules

@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # `make bench`: build the peers' own environments if needed, then run the harness with the project's venv.
-# Writes bench/results.md and bench/results.json. Env knobs (all optional):
-#   BENCH_QUICK=1           small sizes (smoke run, ~1-2 min)
+# Writes bench/results.md and bench/results.json, then runs the backfill-at-scale benchmark
+# (bench/scale.py), which writes bench/scale_results.json and appends its section to results.md.
+# Env knobs (all optional):
+#   BENCH_QUICK=1           small sizes (smoke run, ~1-2 min; scale: 4 series x 3 days, ~4 min)
 #   BENCH_SKIP_VENVS=1      do not create peer venvs (peers without one are reported "unavailable")
 #   BENCH_ARGS="..."        extra arguments passed to bench/harness.py
+#   BENCH_SKIP_SCALE=1      skip bench/scale.py
+#   BENCH_SCALE_ARGS="..."  arguments for bench/scale.py (default: 50 series x 30 days, ~1 h on 2 cores)
 # `bash bench/run.sh --venvs-only` only builds the environments; other arguments go to bench/harness.py
 # (e.g. `bash bench/run.sh --quick`).
 set -euo pipefail
@@ -55,7 +59,22 @@ if [ "${1:-}" = "--venvs-only" ]; then exit 0; fi
 
 cd "$ROOT"
 ARGS=()
-if [ "${BENCH_QUICK:-0}" = "1" ]; then ARGS+=(--quick); fi
+QUICK="${BENCH_QUICK:-0}"
+for a in "$@"; do if [ "$a" = "--quick" ]; then QUICK=1; fi; done
+if [ "$QUICK" = "1" ]; then ARGS+=(--quick); fi
 # shellcheck disable=SC2206
 ARGS+=(${BENCH_ARGS:-})
-exec "$PY" -m bench.harness "${ARGS[@]}" "$@"
+"$PY" -m bench.harness "${ARGS[@]}" "$@"
+
+# Backfill at scale: the real Dagster graph in a temporary DAGSTER_HOME / data dir (never the project's).
+if [ "${BENCH_SKIP_SCALE:-0}" != "1" ]; then
+    SCALE_ARGS=()
+    if [ "$QUICK" = "1" ]; then SCALE_ARGS+=(--series 4 --days 3 --micro-fits 12); fi
+    # shellcheck disable=SC2206
+    SCALE_ARGS+=(${BENCH_SCALE_ARGS:-})
+    log "backfill at scale: bench/scale.py ${SCALE_ARGS[*]}"
+    "$PY" "$HERE/scale.py" "${SCALE_ARGS[@]}"
+elif [ -f "$HERE/scale_results.json" ]; then
+    # keep results.md's scale section (the harness rewrote the file) from the last scale run, dated
+    "$PY" "$HERE/scale.py" --merge-only
+fi
