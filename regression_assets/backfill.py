@@ -2,13 +2,23 @@
 
 It runs the same jobs the UI would: the raw pull over a date range as one run, then per series one
 run over the whole date range (single-run backfills: one compiled PyMC model per run, not per day).
+
+Runs execute in this process (or a pool worker), so nothing outside it notices when it is killed
+(SIGKILL, the OOM killer): its runs stay STARTED and keep their concurrency-pool slots, and with the
+instance's `pools: default_limit: 1` the next backfill would wait for the `pymc` slot forever. Each
+run is therefore tagged with its host and process (pid and start time); a backfill first marks the
+runs of processes that are gone as failed and frees their slots (`recover_orphaned_runs`).
 """
 
 import datetime as dt
 import multiprocessing
+import os
+import socket
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -18,10 +28,74 @@ from regression_assets.partitions import series_partitions
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+HOST_TAG = "regression_assets/host"
+PROCESS_TAG = "regression_assets/process"
+_UNFINISHED = [dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED,
+               dg.DagsterRunStatus.CANCELING]
+
+
+def _process_token(pid: int) -> str | None:
+    """"pid:start time" of a live process (a reused pid is another process), None if it is gone."""
+    if Path("/proc/self/stat").exists():
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return None if fields[0] in ("Z", "X") else f"{pid}:{fields[19]}"  # zombie / dead: gone
+    try:  # no /proc: the pid alone
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        pass
+    return str(pid)
+
+
+def process_tags() -> dict[str, str]:
+    """Tags naming the process that executes a run in-process (see `recover_orphaned_runs`)."""
+    return {HOST_TAG: socket.gethostname(), PROCESS_TAG: _process_token(os.getpid()) or str(os.getpid())}
+
+
+def recover_orphaned_runs(instance: dg.DagsterInstance, log: Callable[[str], None] = print) -> list[str]:
+    """Mark failed, and free the pool slots of, unfinished runs of this host's processes that are gone."""
+    host, recovered = socket.gethostname(), []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=_UNFINISHED, tags={HOST_TAG: host})):
+        token = run.tags.get(PROCESS_TAG, "")
+        pid = token.split(":")[0]
+        if not pid.isdigit() or _process_token(int(pid)) == token or "dagster/parent_run_id" in run.tags:
+            continue  # still running, or a re-execution from the UI (it inherits its parent's tags)
+        instance.report_run_failed(run, message=f"process {token} on {host} ended without finishing the run "
+                                                "(killed?); marked failed by the next backfill")
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        recovered.append(run.run_id)
+        log(f"run {run.run_id} ({run.job_name}) of a process that is gone: marked failed, pool slots freed")
+    return recovered
+
+
+def quiet_warnings() -> None:
+    """Hide the warnings a command-line backfill cannot act on: Dagster's beta/preview notices for
+    APIs this project chose, and PyTensor's BLAS notice (nutpie does not use PyTensor's C backend)."""
+    for category in (dg.BetaWarning, dg.PreviewWarning):
+        warnings.filterwarnings("ignore", category=category)
+    warnings.filterwarnings("ignore", message="PyTensor could not link to a BLAS")
+
+
+def set_pool_limit(instance: dg.DagsterInstance, pool: str, slots: int,
+                   log: Callable[[str], None] = print) -> None:
+    """Give `pool` this many slots: one PyMC fit per worker (the instance default is 1 slot a pool,
+    which keeps DuckDB to one writer but would make a second backfill worker wait for every fit)."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return
+    if pool in storage.get_concurrency_keys() and storage.get_concurrency_info(pool).slot_count == slots:
+        return
+    storage.set_concurrency_slots(pool, slots)
+    log(f"pool {pool!r}: {slots} slot(s)")
 
 
 def _range_tags(start: str, end: str) -> dict[str, str]:
-    return {RANGE_START: start, RANGE_END: end}
+    return {RANGE_START: start, RANGE_END: end, **process_tags()}
 
 
 def run_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.date, end: dt.date,
@@ -31,7 +105,9 @@ def run_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.d
     s, e = start.isoformat(), end.isoformat()
     stats: dict = {"runs": 0, "failed_runs": []}
     t0 = time.time()
-    defs.resolve_job_def("release_calendar_job").execute_in_process(instance=instance, run_config=QUIET)
+    recover_orphaned_runs(instance, log)
+    defs.resolve_job_def("release_calendar_job").execute_in_process(instance=instance, run_config=QUIET,
+                                                                    tags=process_tags())
     raw = defs.resolve_job_def("raw_perf_job").execute_in_process(instance=instance, tags=_range_tags(s, e),
                                                                    run_config=QUIET, raise_on_error=False)
     stats["runs"] += 2
@@ -45,7 +121,7 @@ def run_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, start: dt.d
         keys = [k for k in keys if k in series]
     log(f"raw results {s}..{e} loaded in {time.time() - t0:.0f}s; {len(keys)} series to backfill")
     if workers <= 1:
-        outcomes = (_run_series(key, s, e, run_config, instance) for key in keys)
+        outcomes = (_run_series(key, s, e, run_config, instance, defs) for key in keys)
     else:  # one process per core, each with its own compiled model; DuckDB writes take turns
         pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
         outcomes = pool.map(_run_series, keys, [s] * len(keys), [e] * len(keys), [run_config] * len(keys))
@@ -68,6 +144,7 @@ def run_stability_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, s
     from regression_assets.partitions import STABILITY_CHANNELS
 
     stats: dict = {"runs": 0, "failed_runs": []}
+    recover_orphaned_runs(instance, log)
     job = defs.resolve_job_def("stability_job")
     for channel in STABILITY_CHANNELS:
         t1 = time.time()
@@ -81,9 +158,15 @@ def run_stability_backfill(defs: dg.Definitions, instance: dg.DagsterInstance, s
 
 
 def _run_series(key: str, start: str, end: str, run_config: dict | None,
-                instance: dg.DagsterInstance | None = None) -> tuple[str, str, str, float]:
-    """One run of the per-series chain over [start, end] (in this process or a pool worker)."""
-    from regression_assets.definitions import defs
+                instance: dg.DagsterInstance | None = None,
+                defs: dg.Definitions | None = None) -> tuple[str, str, str, float]:
+    """One run of the per-series chain over [start, end] (in this process or a pool worker).
+
+    In this process it runs the caller's definitions; a pool worker loads the code location's.
+    """
+    if defs is None:  # a pool worker
+        quiet_warnings()
+        from regression_assets.definitions import defs
 
     t1 = time.time()
     own = instance is None

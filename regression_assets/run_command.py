@@ -19,11 +19,16 @@ def run_run(args: argparse.Namespace) -> int:
 
     from regression_assets.backfill import (
         QUIET,
+        process_tags,
+        quiet_warnings,
         read_table,
         run_backfill,
         run_stability_backfill,
         sample_date_range,
+        set_pool_limit,
     )
+
+    quiet_warnings()
     from regression_assets.definitions import defs
     from regression_assets.resources import data_dir
     from regression_assets.summary import alert_summary_text, stability_summary_text
@@ -36,14 +41,16 @@ def run_run(args: argparse.Namespace) -> int:
         return 2
     with dg.DagsterInstance.get() as instance:
         log = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+        set_pool_limit(instance, "pymc", max(args.workers, 1), log=log)
         stats = run_backfill(defs, instance, start, end, series=args.series, workers=args.workers, log=log)
         stab = run_stability_backfill(defs, instance, start, end, log=log)
         registry = defs.resolve_job_def("alert_registry_job").execute_in_process(
-            instance=instance, run_config=QUIET, raise_on_error=False)
+            instance=instance, run_config=QUIET, raise_on_error=False, tags=process_tags())
         if not registry.success:
             stab["failed_runs"].append(("alert_registry", registry.run_id))
         report = defs.resolve_job_def("report_job").execute_in_process(
-            instance=instance, run_config=QUIET, partition_key=end.isoformat(), raise_on_error=False)
+            instance=instance, run_config=QUIET, partition_key=end.isoformat(), raise_on_error=False,
+            tags=process_tags())
         report_meta = (report.asset_materializations_for_node("regression_report")[0].metadata
                        if report.success else {})
         if not report.success:
