@@ -13,7 +13,7 @@ from regression_assets.stats.mixture import fit_modes, level_residuals
 
 
 def modes_row(points: pd.DataFrame, day: str, key: str) -> pd.DataFrame:
-    use = points[~points["is_outlier"] & ~points["invalid"]].sort_values("timestamp")
+    use = points[~points["is_outlier"] & ~points["invalid"]].sort_values(["timestamp", "log_value"], kind="stable")
     fit = fit_modes(level_residuals(use["log_value"].to_numpy()),
                     outlier_share=float(points["is_outlier"].mean()), seed=0)
     return pd.DataFrame([{

@@ -18,8 +18,8 @@ class SplinePosteriorConfig(dg.Config):
     window_days: int = 180
     min_days_with_data: int = 7
     chains: int = 2
-    tune: int = 500
-    draws: int = 500
+    tune: int = 300
+    draws: int = 1000
     keep_draws: int = 200
 
 
@@ -55,7 +55,9 @@ def spline_posterior(context: dg.AssetExecutionContext, config: SplinePosteriorC
         pts = groups.get((pd.Timestamp(day), key))
         if pts is None:
             return None
-        use = pts[~pts["is_outlier"] & ~pts["invalid"]].sort_values("timestamp")
+        # Ties (retriggers share a push time) broken by value: warehouse reads come in no fixed
+        # order, and the noise scale and the mode fit depend on the order of the points.
+        use = pts[~pts["is_outlier"] & ~pts["invalid"]].sort_values(["timestamp", "log_value"], kind="stable")
         if use["day"].nunique() < config.min_days_with_data:
             return None
         # The level of the main mode: points in another mode are moved by that mode's offset.
