@@ -37,6 +37,9 @@ class SplineFit:
                              "q95": q[4]})
 
 
+NOISE_FLOOR_LOG = 0.002  # the least noise assumed in a day's level, in log units (0.2%)
+
+
 def basis(window_days: int, spacing: int = KNOT_SPACING_DAYS) -> BSpline:
     """Cubic B-spline basis over day indices 0..window_days-1 with interior knots every `spacing` days."""
     n_inner = max(int(np.ceil((window_days - 1) / spacing)), 1)
@@ -66,11 +69,14 @@ def build_model(n_basis: int, n_obs: int = 10):
         coef = pm.RandomWalk("coef", innovation_dist=pm.StudentT.dist(nu=2.0, sigma=0.3),
                              init_dist=pm.Normal.dist(0.0, 3.0), steps=n_basis - 1)
         sigma = pm.HalfNormal("sigma", 1.5)
-        # A noise floor (standardized units): a series that repeats one value (quantized timings,
-        # a stuck test) would otherwise pull sigma to 0, a funnel the sampler cannot mix in
+        # A noise floor (standardized units, set per fit): a series that repeats one value (quantized
+        # timings, a stuck test) would otherwise pull sigma to 0, a funnel the sampler cannot mix in
         # (a constant Talos series gave r_hat 1.2-2.1 and fits of minutes).
         sigma_floor = pm.Data("sigma_floor", 0.1)
-        nu = pm.Gamma("nu", 2.0, 0.1)
+        # nu at least 4: heavy tails for the odd stray point, but not so heavy that "the level
+        # stepped" and "these points are outliers" become two modes of the posterior (a chain stuck
+        # in each gave r_hat 1.4-1.8 days after a real step).
+        nu = pm.Deterministic("nu", 4.0 + pm.Gamma("nu_excess", 2.0, 0.1))
         mu = pm.math.dot(b_obs, coef)
         noise = pm.math.sqrt(sigma**2 + sigma_floor**2)
         pm.StudentT("y", nu=nu, mu=mu, sigma=noise * obs_scale, observed=y_obs, shape=mu.shape)
@@ -150,7 +156,12 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
 
     spl = basis(window_days)
     n_basis = spl.c.shape[1]
-    cm = compiled_model(n_basis).with_data(b_obs=design(spl, obs_day), y_obs=y, obs_scale=obs_scale)
+    # The noise floor: 0.2% of the level (a tenth of the smallest change worth reporting), at least a
+    # tenth of the scale. A series of a few repeated values (quantized timings) has almost no point
+    # noise, and a step of 20+ noise units between knots left the sampler between modes (r_hat 1.8).
+    sigma_floor = max(0.1, NOISE_FLOOR_LOG / scale)
+    cm = compiled_model(n_basis).with_data(b_obs=design(spl, obs_day), y_obs=y, obs_scale=obs_scale,
+                                           sigma_floor=np.asarray(sigma_floor))
     # maxdepth 7 (<= 128 leapfrog steps a draw): on a young series the coefficients before its first
     # day are prior-only heavy-tailed draws, and unbounded trees there took minutes per fit.
     # The raw Arrow trace, read directly: building a full ArviZ InferenceData from it costs about as
