@@ -4,12 +4,13 @@ This is the project's detector: `regression-assets detect` (default method), the
 `regression_alerts` asset all call `detect_changes`.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
+from regression_assets.stats.detectors import SCALE_CHANGE, is_scale_change
 from regression_assets.stats.mixture import demode
 from regression_assets.stats.series import clean_points
 
@@ -40,6 +41,14 @@ class ScanConfig:
     refine_days: float = 3.0  # a step's location is refined within ± this of its scan peak
     refine_span_days: float = 7.0  # over segments reaching this far either side (clipped at neighbours)
     refine_min_points: int = 12  # and holding at least this many points either side
+    # A second scan with windows twice as long, for slow changes (ramps over 10-30 days) that no
+    # 14/7-day window sees whole. Its candidates count only where the short scan found nothing
+    # within `long_fore_days`, and at a higher threshold (its windows mix more of any drift).
+    long_back_days: float = 28.0  # 0 turns it off
+    long_fore_days: float = 14.0
+    long_back_max_pushes: int = 80
+    long_fore_max_pushes: int = 40
+    long_t_threshold: float = 6.5
 
 
 def _noise_scale(x: np.ndarray) -> float:
@@ -67,7 +76,18 @@ def _window_sums(t: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray):
 
 
 def scan(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame:
-    """The scan statistic at every push boundary: t of the mean log-value after vs before."""
+    """The scan statistic at every push boundary (`t`, `delta`), and that of the long scan (`t_long`, ...)."""
+    sc = _scan_windows(t, x, cfg)
+    if cfg.long_back_days > 0 and len(sc):
+        long_cfg = replace(cfg, back_days=cfg.long_back_days, fore_days=cfg.long_fore_days,
+                           back_max_pushes=cfg.long_back_max_pushes, fore_max_pushes=cfg.long_fore_max_pushes)
+        long = _scan_windows(t, x, long_cfg)
+        sc["t_long"], sc["delta_long"] = long["t"].to_numpy(), long["delta"].to_numpy()
+    return sc
+
+
+def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame:
+    """Welch's t of the mean log-value after vs before every push boundary, over cfg's windows."""
     pushes, first_idx = np.unique(t, return_index=True)
     if len(pushes) < 2:
         return pd.DataFrame(columns=["boundary", "time", "t", "delta", "n_before", "n_after"])
@@ -108,7 +128,25 @@ def _pick_candidates(sc: pd.DataFrame, cfg: ScanConfig) -> list[int]:
         if all(abs(times[i] - times[j]) > cfg.separation_days * DAY_NS or abs(i - j) > cfg.separation_pushes
                for j in picked):
             picked.append(i)
+    if "t_long" in sc:
+        slow = sc[(np.abs(sc["t_long"]) >= cfg.long_t_threshold)
+                  & (100.0 * np.abs(np.expm1(sc["delta_long"])) >= cfg.min_change_pct * 0.5)]
+        extra: list[int] = []
+        for i in slow.reindex(slow["t_long"].abs().sort_values(ascending=False).index).index:
+            # only once its whole fore window is seen: a slow change is no emergency, and a long
+            # window cut short by the series' end is what made fresh ones come and go
+            if times[i] + cfg.long_fore_days * DAY_NS > times[-1]:
+                continue
+            if all(abs(times[i] - times[j]) > cfg.long_fore_days * DAY_NS for j in picked + extra):
+                extra.append(i)
+        picked += extra
     return sorted(picked, key=lambda i: times[i])
+
+
+def _t_value(sc: pd.DataFrame, i: int, cfg: ScanConfig) -> float:
+    """The scan statistic that found candidate i: the short scan's, or the long scan's if only it did."""
+    t = float(sc["t"].iat[i])
+    return t if abs(t) >= cfg.t_threshold or "t_long" not in sc else float(sc["t_long"].iat[i])
 
 
 def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, scale: float,
@@ -239,7 +277,10 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     """Changes in one series: one row per change, at the first data point after it.
 
     Columns: RESULT_COLUMNS. `probability` is P(the change is at least the magnitude gate, in the
-    reported direction) from the segments either side; `magnitude_pct` its point estimate.
+    reported direction) from the segments either side; `magnitude_pct` its point estimate. `direction`
+    is "regression", "improvement", or "scale_change" for a level that moved by 50x or more (a unit
+    change or a broken test: see `detectors.SCALE_CHANGE_FACTOR`). Non-finite and non-positive values
+    are ignored (the scan works on log values).
     """
     cfg = config or ScanConfig()
     pts = clean_points(np.asarray(timestamps), np.asarray(values), mad_threshold=cfg.mad_threshold)
@@ -275,9 +316,10 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         if abs(pct) < cfg.min_change_pct or prob < cfg.min_probability:
             continue
         worse = (pct > 0) == bool(lower_is_better)
+        direction = SCALE_CHANGE if is_scale_change(pct) else "regression" if worse else "improvement"
         rows.append({
-            "timestamp": pd.Timestamp(int(cp)), "direction": "regression" if worse else "improvement",
-            "magnitude_pct": pct, "probability": prob, "t_value": float(sc["t"].iat[g[0]]),
+            "timestamp": pd.Timestamp(int(cp)), "direction": direction,
+            "magnitude_pct": pct, "probability": prob, "t_value": _t_value(sc, g[0], cfg),
             "lo80_pct": 100.0 * np.expm1(lo), "hi80_pct": 100.0 * np.expm1(hi), "n_before": nb, "n_after": na,
         })
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
