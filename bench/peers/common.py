@@ -11,6 +11,7 @@ are the segments when changes are closer than 7 days), kept only if |magnitude| 
 from __future__ import annotations
 
 import csv
+import json
 import time
 from collections.abc import Callable, Iterable
 
@@ -119,3 +120,13 @@ def run_file(
     seconds = time.perf_counter() - t0
     write_alerts(out_csv, rows)
     return {"seconds": seconds, "points": n_points, "series": len(series), "alerts": len(rows)}
+
+
+def run_peer(in_csv: str, out_csv: str, find_cps: Callable[[np.ndarray, np.ndarray], Iterable[int]],
+             params: dict, process_start: float) -> None:
+    """A peer's whole run: `run_file`, then OUT.csv.timing.json with the process time and the parameters."""
+    info = run_file(in_csv, out_csv, find_cps)
+    info["process_seconds"] = time.perf_counter() - process_start
+    info["params"] = params
+    with open(out_csv + ".timing.json", "w") as fh:
+        json.dump(info, fh)

@@ -5,7 +5,6 @@ Writes OUT.csv in the CLI's output shape and OUT.csv.timing.json (detection seco
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -14,7 +13,7 @@ T_START = time.perf_counter()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from common import run_file  # noqa: E402
+from common import run_peer  # noqa: E402
 from signal_processing_algorithms.energy_statistics.energy_statistics import e_divisive  # noqa: E402
 
 
@@ -31,11 +30,7 @@ def main() -> None:
     def find(ts, vals):
         return e_divisive(vals.astype(np.float64), pvalue=args.pvalue, permutations=args.permutations)
 
-    info = run_file(args.inp, args.out, find)
-    info["process_seconds"] = time.perf_counter() - T_START
-    info["params"] = {"pvalue": args.pvalue, "permutations": args.permutations}
-    with open(args.out + ".timing.json", "w") as fh:
-        json.dump(info, fh)
+    run_peer(args.inp, args.out, find, {"pvalue": args.pvalue, "permutations": args.permutations}, T_START)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Writes OUT.csv in the CLI's output shape and OUT.csv.timing.json (detection seco
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -15,7 +14,7 @@ import time
 T_START = time.perf_counter()
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import run_file  # noqa: E402
+from common import run_peer  # noqa: E402
 from otava.analysis import compute_change_points  # noqa: E402
 
 
@@ -33,11 +32,7 @@ def main() -> None:
         )
         return [c.index for c in cps]
 
-    info = run_file(args.inp, args.out, find)
-    info["process_seconds"] = time.perf_counter() - T_START
-    info["params"] = {"window_len": args.window_len, "max_pvalue": args.max_pvalue}
-    with open(args.out + ".timing.json", "w") as fh:
-        json.dump(info, fh)
+    run_peer(args.inp, args.out, find, {"window_len": args.window_len, "max_pvalue": args.max_pvalue}, T_START)
 
 
 if __name__ == "__main__":
