@@ -142,11 +142,12 @@ def posterior_check_decision(diagnostics: pd.DataFrame, max_bad_share: float = 0
                              r_hat_block: float = 1.05) -> CheckDecision:
     """Flag fits with r_hat > `r_hat_limit` or divergences (WARN); ERROR if the run's fits are broadly bad.
 
-    `diagnostics`: one row per fit with `partition`, `r_hat_max`, `divergences`. ERROR when any fit has
-    r_hat > `r_hat_fail` (not converged at all), or when more than `max_bad_share` of the fits are
-    clearly off (r_hat > `r_hat_block` or divergences) — the latter only with at least
-    `min_fits_for_share` fits, so that a one-series daily run whose single fit has r_hat 1.06 is flagged,
-    not blocked. A missing r_hat counts as flagged. (With 2 chains × 500 draws the estimate of r_hat
+    `diagnostics`: one row per fit with `partition`, `r_hat_max`, `divergences`. ERROR when more than
+    `max_bad_share` of the fits are clearly off (r_hat > `r_hat_block` or divergences), with at least
+    `min_fits_for_share` fits (so that a one-series daily run whose single fit has r_hat 1.06 is flagged,
+    not blocked); in a run of fewer fits, when one has r_hat > `r_hat_fail` (not converged at all). In a
+    longer run (a backfill) a few such fits do not block the series' other days: `regression_alerts`
+    withholds the alerts of exactly those days (`UNCONVERGED_R_HAT`). A missing r_hat counts as flagged. (With 2 chains × 500 draws the estimate of r_hat
     itself wanders by ~0.01, so 1.01 flags and 1.05 blocks.)
     """
     n = len(diagnostics)
@@ -163,12 +164,14 @@ def posterior_check_decision(diagnostics: pd.DataFrame, max_bad_share: float = 0
                                                  ("divergences", d > 0)) if on)}
                for p, r, d in zip(diagnostics.loc[bad, "partition"], r_hat[bad], div[bad], strict=True)]
     too_many = n >= min_fits_for_share and share > max_bad_share
-    if awful.any() or too_many:
+    if too_many or (n < min_fits_for_share and awful.any()):
         why = (f"{int(awful.sum())} fit(s) with r_hat > {r_hat_fail}" if awful.any()
                else f"{share:.0%} of {n} fits with r_hat > {r_hat_block} or divergences (> {max_bad_share:.0%})")
         severity, text = "ERROR", f"posterior not trustworthy: {why}"
     elif flagged:
         severity, text = "WARN", f"{len(flagged)} of {n} fit(s) flagged (r_hat > {r_hat_limit} or divergences)"
+        if awful.any():
+            text += f"; {int(awful.sum())} with r_hat > {r_hat_fail}: those days' alerts are withheld"
     else:
         severity, text = "WARN", f"all {n} fit(s) have r_hat ≤ {r_hat_limit} and no divergences"
     return CheckDecision(passed=not flagged, severity=severity, description=text, flagged=flagged, metadata={

@@ -48,7 +48,10 @@ def test_posterior_decision_flags_then_fails():
     assert not share.passed and share.severity == "ERROR" and share.metadata["blocking_share"] == 0.3
     assert posterior_check_decision(diag([1.001] * 7 + [1.06, 1.07, 1.08]), max_bad_share=0.5).severity == "WARN"
     # Any fit that did not converge at all: ERROR whatever the share.
-    assert posterior_check_decision(diag([1.0] * 20 + [1.2])).severity == "ERROR"
+    # one unconverged fit of 21 (a backfill): flagged, its day's alerts withheld, the other days not blocked
+    one_bad = posterior_check_decision(diag([1.0] * 20 + [1.2]))
+    assert one_bad.severity == "WARN" and not one_bad.passed and "withheld" in one_bad.description
+    assert posterior_check_decision(diag([1.0, 1.2])).severity == "ERROR"  # a short run: blocked
     # A single-fit run (a daily run of one series) with r_hat 1.03 is flagged, not blocked.
     assert posterior_check_decision(diag([1.03])).severity == "WARN"
     assert posterior_check_decision(diag([1.06]), min_fits_for_share=1).severity == "ERROR"

@@ -13,6 +13,10 @@ from regression_assets.report.metadata import alert_partition_metadata
 from regression_assets.sources.base import PerfSource
 from regression_assets.stats.alerts import AlertRule, evaluate_day
 
+# Days whose fit has r_hat above this (not converged at all) raise no alert; the check
+# `posterior_diagnostics` lists them, and blocks the whole run only when they are many.
+UNCONVERGED_R_HAT = 1.1
+
 
 class RegressionAlertsConfig(dg.Config):
     p_threshold: float = 0.8
@@ -61,13 +65,21 @@ def regression_alerts(context: dg.AssetExecutionContext, config: RegressionAlert
                 partition_key=dg.MultiPartitionKey({"date": day, "series": key}))
         if rows.empty:
             return None
+        r_hat = float(diag.get("r_hat_max", float("nan")))
+        if not r_hat <= UNCONVERGED_R_HAT:  # a fit that did not converge says nothing: no alert from it
+            withheld.append(f"{day}|{key}")
+            rows = rows.assign(is_alert=False)
         return rows.assign(partition_date=pd.Timestamp(day), series_key=key, suite=str(pts["suite"].iat[0]),
                            platform=str(pts["platform"].iat[0]), lower_is_better=lower_is_better,
                            r_hat_max=float(diag.get("r_hat_max", float("nan"))),
                            divergences=int(diag.get("divergences", 0)))
 
+    withheld: list[str] = []
     results, stats = for_each_partition(context, one)
     out = concat_frames(f for _, f in results)
+    stats["withheld_unconverged"] = len(withheld)
+    if withheld:
+        stats["withheld_partitions"] = dg.MetadataValue.json(withheld[:50])
     stats["alert_rows"] = int(out["is_alert"].sum()) if len(out) else 0
     stats["alerts"] = int(out.loc[out["is_alert"], "alert_id"].nunique()) if len(out) else 0
     if len(out) and out["is_alert"].any() and len(context.partition_keys) <= 31:

@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from regression_assets.checks import ASSET_CHECKS
 from regression_assets.jobs import PERF_ASSETS, PERF_SERIES_ASSETS
 from regression_assets.partitions import series_partitions
 from regression_assets.perf.raw import raw_perf_results
@@ -167,3 +168,38 @@ def test_a_series_with_no_data_materializes_empty(perf_resources, instance):
     assert result.success
     meta = result.asset_materializations_for_node("cleaned_series")[0].metadata
     assert meta["points"].value == 0
+
+
+def test_an_unconverged_fit_withholds_its_days_alerts_only(perf_resources, instance, monkeypatch):
+    import dataclasses
+
+    import regression_assets.perf.posterior as posterior_mod
+
+    days = [d.strftime("%Y-%m-%d") for d in pd.date_range(end=DAY, periods=60)]
+    materialize_raw(perf_resources, instance, days)
+    assert dg.materialize(PERF_ASSETS, selection=["release_calendar"], resources=perf_resources,
+                          instance=instance).success
+    real = posterior_mod.fit_spline
+    bad_day = pd.Timestamp(DAY)
+
+    def unconverged_on_bad_day(*args, **kwargs):
+        fit = real(*args, **kwargs)
+        return dataclasses.replace(fit, r_hat_max=1.5) if pd.Timestamp(args[2]) == bad_day else fit
+
+    monkeypatch.setattr(posterior_mod, "fit_spline", unconverged_on_bad_day)
+    job = dg.Definitions(assets=PERF_ASSETS, resources=perf_resources, asset_checks=ASSET_CHECKS, jobs=[
+        dg.define_asset_job("j", selection=PERF_SERIES_ASSETS, partitions_def=PERF_SERIES_ASSETS[0].partitions_def)
+    ]).resolve_job_def("j")
+    result = job.execute_in_process(instance=instance, raise_on_error=False, tags={
+        "dagster/asset_partition_range_start": f"2026-03-11|{SERIES}",
+        "dagster/asset_partition_range_end": f"{DAY}|{SERIES}"})
+    check = [e for e in result.get_asset_check_evaluations() if e.check_name == "posterior_diagnostics"][0]
+    assert check.severity == dg.AssetCheckSeverity.WARN, check.description  # flagged, not blocking
+    assert not check.passed and result.success
+    meta = result.asset_materializations_for_node("regression_alerts")[0].metadata
+    assert meta["withheld_unconverged"].value == 1
+    alerts = read_table(perf_resources, "regression_alerts")
+    on_bad = alerts[alerts["partition_date"] == bad_day]
+    assert len(on_bad) and not on_bad["is_alert"].any() and (on_bad["r_hat_max"] == 1.5).all()
+    others = alerts[alerts["partition_date"] < bad_day]
+    assert others["is_alert"].any()  # the converged days of the same run still alert
