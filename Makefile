@@ -38,7 +38,7 @@ bench: install  ## detection quality and speed vs peers -> bench/results.md
 	bash bench/run.sh
 
 bench-scale: install  ## only the backfill-at-scale benchmark -> bench/scale_results.json (SCALE_ARGS="--series 4 --days 3": quick)
-	$(PY) bench/scale.py $(SCALE_ARGS)
+	$(PY) -m bench.scale $(SCALE_ARGS)
 
 clean:
 	rm -rf $(REGRESSION_ASSETS_DATA_DIR) $(DAGSTER_HOME)/storage $(DAGSTER_HOME)/history $(DAGSTER_HOME)/schedules

@@ -73,8 +73,8 @@ if [ "${BENCH_SKIP_SCALE:-0}" != "1" ]; then
     # shellcheck disable=SC2206
     SCALE_ARGS+=(${BENCH_SCALE_ARGS:-})
     log "backfill at scale: bench/scale.py ${SCALE_ARGS[*]}"
-    "$PY" "$HERE/scale.py" "${SCALE_ARGS[@]}"
+    "$PY" -m bench.scale "${SCALE_ARGS[@]}"
 elif [ -f "$HERE/scale_results.json" ]; then
     # keep results.md's scale section (the harness rewrote the file) from the last scale run, dated
-    "$PY" "$HERE/scale.py" --merge-only
+    "$PY" -m bench.scale --merge-only
 fi

@@ -43,11 +43,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bench.harness import _clean
+from regression_assets.perf.posterior import SplinePosteriorConfig
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SEED = 20261130
 END_DAY = dt.date(2026, 5, 31)
 WINDOW_DAYS = 180  # SplinePosteriorConfig.window_days / CleanedSeriesConfig.window_days
+SAMPLER = SplinePosteriorConfig()  # chains / tune / draws as the asset samples
 MARK_BEGIN = "<!-- bench/scale.py: begin (generated; replaced on every run) -->"
 MARK_END = "<!-- bench/scale.py: end -->"
 SUITES = ["tp5o", "tsvgx", "speedometer3", "sessionrestore", "tart", "damp", "glterrain", "a11yr", "tresize",
@@ -317,26 +321,6 @@ def dir_bytes(path: Path) -> int:
 # ------------------------------------------------------------------------------ stats micro-benchmark
 
 
-def _model_inputs(timestamps, values, end_day: pd.Timestamp, window_days: int):
-    """fit_spline's own pre-processing (copied from regression_assets/stats/spline.py, for the baseline)."""
-    from regression_assets.stats.spline import basis, design
-
-    days = pd.date_range(end=end_day, periods=window_days, freq="D")
-    ts, v = pd.to_datetime(timestamps), np.asarray(values, dtype=float)
-    keep = (ts >= days[0]) & (ts < end_day + pd.Timedelta(days=1)) & np.isfinite(v) & (v > 0)
-    ts, v = ts[keep], v[keep]
-    day_idx = ((ts.normalize() - days[0]) // pd.Timedelta(days=1)).to_numpy(dtype=int)
-    logv = np.log(v)
-    center = float(np.median(logv))
-    d = np.diff(logv[np.argsort(ts.to_numpy(), kind="stable")])
-    scale = float(1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)) if len(d) > 2 else 0.0
-    scale = max(scale, float(np.std(logv)) * 0.1, 1e-4)
-    daily = pd.DataFrame({"day": day_idx, "y": (logv - center) / scale}).groupby("day")["y"].agg(["median", "size"])
-    spl = basis(window_days)
-    b = design(spl, daily.index.to_numpy(dtype=float))
-    return b, daily["median"].to_numpy(), 1.0 / np.sqrt(daily["size"].to_numpy(dtype=float)), spl.c.shape[1]
-
-
 def micro_benchmark(database: str, partitions: list[tuple[str, str]], n_baseline: int, window_days: int,
                     chains: int, tune: int, draws: int) -> dict:
     """In a fresh process: compile once, fit each (day, series) window as the asset does; then the baseline."""
@@ -347,7 +331,14 @@ def micro_benchmark(database: str, partitions: list[tuple[str, str]], n_baseline
     logging.getLogger("pymc").setLevel(logging.ERROR)
     from regression_assets.io_managers import connect_with_retry
     from regression_assets.stats.mixture import demode
-    from regression_assets.stats.spline import basis, build_model, compiled_model, fit_spline, stable_seed
+    from regression_assets.stats.spline import (
+        basis,
+        build_model,
+        compiled_model,
+        fit_spline,
+        model_inputs,
+        stable_seed,
+    )
 
     keys = sorted({k for _, k in partitions})
     first = min(d for d, _ in partitions)
@@ -363,7 +354,7 @@ def micro_benchmark(database: str, partitions: list[tuple[str, str]], n_baseline
         pts = groups.get((pd.Timestamp(day), key))
         if pts is None:
             continue
-        use = pts[~pts["is_outlier"] & ~pts["invalid"]].sort_values("timestamp")
+        use = pts[~pts["is_outlier"] & ~pts["invalid"]].sort_values(["timestamp", "log_value"], kind="stable")
         inputs.append((day, key, use["timestamp"].to_numpy(), np.exp(demode(use["log_value"].to_numpy())[0])))
 
     out: dict = {"fits": []}
@@ -387,14 +378,14 @@ def micro_benchmark(database: str, partitions: list[tuple[str, str]], n_baseline
     out["baseline"] = []
     for day, key, ts, level in inputs[:n_baseline]:
         w0, c0 = time.perf_counter(), time.process_time()
-        b, y, obs_scale, n_basis = _model_inputs(ts, level, pd.Timestamp(day), window_days)
-        with build_model(n_basis, n_obs=len(y)):
-            pm.set_data({"b_obs": b, "y_obs": y, "obs_scale": obs_scale})
+        inputs = model_inputs(ts, level, pd.Timestamp(day), window_days)
+        with build_model(inputs.n_basis, n_obs=len(inputs.y)):
+            pm.set_data(inputs.data())
             idata = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=stable_seed(key, day),
                               progressbar=False, compute_convergence_checks=False, max_treedepth=7)
         wall, cpu = time.perf_counter() - w0, time.process_time() - c0
         post = idata.posterior
-        supported = b.sum(axis=0) > 0
+        supported = inputs.data()["b_obs"].sum(axis=0) > 0
         ds = az.convert_to_dataset({"coef": post["coef"].values[..., supported], "sigma": post["sigma"].values,
                                     "nu": post["nu"].values})
         r_hat = float(max(np.nanmax(v.values) for v in az.rhat(ds).data_vars.values()))
@@ -563,7 +554,7 @@ def run(args: argparse.Namespace) -> dict:
 
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
             micro = pool.submit(micro_benchmark, str(data_dir / "warehouse.duckdb"), parts, args.baseline_fits,
-                                WINDOW_DAYS, 2, 500, 500).result()
+                                WINDOW_DAYS, SAMPLER.chains, SAMPLER.tune, SAMPLER.draws).result()
 
     # ---- assemble
     r: dict = {
@@ -574,7 +565,8 @@ def run(args: argparse.Namespace) -> dict:
                     "loadavg_end": [round(x, 2) for x in os.getloadavg()]},
         "config": {"series": args.series, "days": args.days, "history_days": args.history_days,
                    "workers": args.workers, "pymc_slots": slots, "seed": args.seed, "start": start.isoformat(), "end": end.isoformat(),
-                   "sampler": "nutpie, 2 chains × 500 tune / 500 draws (SplinePosteriorConfig defaults)"},
+                   "sampler": f"nutpie, {SAMPLER.chains} chains × {SAMPLER.tune} tune / {SAMPLER.draws} draws "
+                              "(SplinePosteriorConfig defaults)"},
         "data": {"series": args.series, "raw_rows": len(perf), "raw_rows_history": rows_hist,
                  "total_days": args.days + args.history_days, "changes": len(truth), "generate_seconds": gen_s},
         "history_load": {"seconds": hist_s, "days": args.history_days},
@@ -638,7 +630,8 @@ def run(args: argparse.Namespace) -> dict:
             r["baseline"] = {"fits": len(b), "wall_per_fit": [round(x, 2) for x in b["wall"]],
                              "wall_per_fit_mean": float(b["wall"].mean()), "cpu_per_fit_mean": float(b["cpu"].mean()),
                              "r_hat_max": float(b["r_hat_max"].max()), "divergences": int(b["divergences"].sum()),
-                             "what": "fresh pm.Model + pm.sample (PyMC NUTS) per fit, 2 chains × 500/500, "
+                             "what": f"fresh pm.Model + pm.sample (PyMC NUTS) per fit, {SAMPLER.chains} chains × "
+                                     f"{SAMPLER.tune}/{SAMPLER.draws}, "
                                      "max_treedepth 7, cores=1: build + compile + sample"}
             if m.get("wall_per_fit_mean"):
                 r["baseline"]["speedup_vs_compiled_once"] = r["baseline"]["wall_per_fit_mean"] / m["wall_per_fit_mean"]
@@ -732,18 +725,6 @@ def merge_section(md_path: Path, section: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + section
     md_path.write_text(text)
-
-
-def _clean(x):
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.integer):
-        return int(x)
-    if isinstance(x, np.floating | float):
-        return None if not math.isfinite(float(x)) else round(float(x), 6)
-    return x
 
 
 def main(argv: list[str] | None = None) -> int:

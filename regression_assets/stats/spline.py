@@ -123,13 +123,33 @@ def _posterior_arrays(raw, shapes: dict[str, tuple]) -> dict[str, np.ndarray]:
     return {k: np.stack(v) for k, v in out.items()}
 
 
-def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp, *, window_days: int = 180,
-               chains: int = 2, tune: int = 300, draws: int = 1000, keep_draws: int = 200,
-               seed: int = 0) -> SplineFit:
-    """Fit the level of `values` (positive, outliers already removed) over the window ending `end_day`."""
-    import arviz as az
-    import nutpie
+@dataclass(frozen=True)
+class ModelInputs:
+    """What the model sees of one window: daily medians, standardized, and how to undo that."""
 
+    days: pd.DatetimeIndex  # the window's days
+    obs_day: np.ndarray  # day index (float) of each observation
+    y: np.ndarray  # the day's median log value, standardized
+    obs_scale: np.ndarray  # 1 / sqrt(runs that day)
+    center: float  # log value subtracted ...
+    scale: float  # ... and divided by
+    sigma_floor: float  # the least noise, standardized
+    spl: BSpline
+    n_points: int
+
+    @property
+    def n_basis(self) -> int:
+        return self.spl.c.shape[1]
+
+    def data(self) -> dict[str, np.ndarray]:
+        """The model's `pm.Data` values."""
+        return {"b_obs": design(self.spl, self.obs_day), "y_obs": self.y, "obs_scale": self.obs_scale,
+                "sigma_floor": np.asarray(self.sigma_floor)}
+
+
+def model_inputs(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp,
+                 window_days: int = 180) -> ModelInputs:
+    """The window's points as the model sees them (positive values, outliers already removed)."""
     end_day = pd.Timestamp(end_day).normalize()
     days = pd.date_range(end=end_day, periods=window_days, freq="D")
     ts = pd.to_datetime(timestamps)
@@ -155,13 +175,25 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     obs_scale = 1.0 / np.sqrt(daily["size"].to_numpy(dtype=float))
 
     spl = basis(window_days)
-    n_basis = spl.c.shape[1]
     # The noise floor: 0.2% of the level (a tenth of the smallest change worth reporting), at least a
     # tenth of the scale. A series of a few repeated values (quantized timings) has almost no point
     # noise, and a step of 20+ noise units between knots left the sampler between modes (r_hat 1.8).
     sigma_floor = max(0.1, NOISE_FLOOR_LOG / scale)
-    cm = compiled_model(n_basis).with_data(b_obs=design(spl, obs_day), y_obs=y, obs_scale=obs_scale,
-                                           sigma_floor=np.asarray(sigma_floor))
+    return ModelInputs(days=days, obs_day=obs_day, y=y, obs_scale=obs_scale, center=center, scale=scale,
+                       sigma_floor=sigma_floor, spl=spl, n_points=len(v))
+
+
+def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp, *, window_days: int = 180,
+               chains: int = 2, tune: int = 300, draws: int = 1000, keep_draws: int = 200,
+               seed: int = 0) -> SplineFit:
+    """Fit the level of `values` (positive, outliers already removed) over the window ending `end_day`."""
+    import arviz as az
+    import nutpie
+
+    inputs = model_inputs(timestamps, values, end_day, window_days)
+    days, obs_day, y, obs_scale, spl = inputs.days, inputs.obs_day, inputs.y, inputs.obs_scale, inputs.spl
+    n_basis, center, scale, sigma_floor = inputs.n_basis, inputs.center, inputs.scale, inputs.sigma_floor
+    cm = compiled_model(n_basis).with_data(**inputs.data())
     # maxdepth 7 (<= 128 leapfrog steps a draw): on a young series the coefficients before its first
     # day are prior-only heavy-tailed draws, and unbounded trees there took minutes per fit.
     # The raw Arrow trace, read directly: building a full ArviZ InferenceData from it costs about as
@@ -188,7 +220,8 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     level_std = coef @ design(spl, np.arange(window_days)).T  # (draws, days), standardized units
     # Calibration: how wide must the predictive 90% interval be for 90% of the days to fall in it?
     at_obs = level_std[:, obs_day.astype(int)]
-    noise = rng.standard_t(nu[:, None], size=at_obs.shape) * sigma[:, None] * obs_scale[None, :]
+    noise_sd = np.sqrt(sigma**2 + sigma_floor**2)  # as in the likelihood
+    noise = rng.standard_t(nu[:, None], size=at_obs.shape) * noise_sd[:, None] * obs_scale[None, :]
     lo, med, hi = np.quantile(at_obs + noise, [0.05, 0.5, 0.95], axis=0)
     coverage_raw = float(np.mean((y >= lo) & (y <= hi)))
     half = np.where(y >= med, hi - med, med - lo)
@@ -207,5 +240,5 @@ def fit_spline(timestamps: np.ndarray, values: np.ndarray, end_day: pd.Timestamp
     return SplineFit(
         days=days, level_draws=level, calibration=calibration, coverage_raw=coverage_raw, coverage=coverage,
         r_hat_max=r_hat, ess_bulk_min=ess_bulk,
-        divergences=divergences, n_points=len(v), n_days=len(y),
+        divergences=divergences, n_points=inputs.n_points, n_days=len(y),
     )
