@@ -6,16 +6,12 @@ import pandas as pd
 from regression_assets.io_managers import split_multi_key
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.modes import series_modes
-from regression_assets.perf.posterior import frame_to_draws, spline_posterior
+from regression_assets.perf.posterior import UNCONVERGED_R_HAT, frame_to_draws, spline_posterior
 from regression_assets.perf.series import PERF_PARTITION_EXPR, cleaned_series
 from regression_assets.perf.util import by_partition, concat_frames, for_each_partition
 from regression_assets.report.metadata import alert_partition_metadata
 from regression_assets.sources.base import PerfSource
 from regression_assets.stats.alerts import AlertRule, evaluate_day
-
-# Days whose fit has r_hat above this (not converged at all) raise no alert; the check
-# `posterior_diagnostics` lists them, and blocks the whole run only when they are many.
-UNCONVERGED_R_HAT = 1.1
 
 
 class RegressionAlertsConfig(dg.Config):

@@ -14,6 +14,11 @@ DIAGNOSTIC_COLUMNS = ["r_hat_max", "ess_bulk_min", "divergences", "calibration",
                       "n_points", "n_days"]
 
 
+# A fit with r_hat above this has not converged at all: its day raises no alert (`regression_alerts`),
+# and the check `posterior_diagnostics` lists it (blocking the run only when such fits are many).
+UNCONVERGED_R_HAT = 1.1
+
+
 class SplinePosteriorConfig(dg.Config):
     window_days: int = 180
     min_days_with_data: int = 7
