@@ -8,7 +8,7 @@ import pandas as pd
 
 from regression_assets.stats.changepoint import ScanConfig, detect_changes
 from regression_assets.stats.compare import compare_all
-from regression_assets.stats.detectors import SCALE_CHANGE, is_scale_change
+from regression_assets.stats.detectors import SCALE_CHANGE, direction_probability, is_scale_change
 
 
 @dataclass(frozen=True)
@@ -43,8 +43,8 @@ def evaluate_day(series_key: str, points: pd.DataFrame, days: pd.DatetimeIndex, 
 
     A comparison alerts when P(worse) ≥ p_threshold and the median change ≥ min_change_pct (or the same
     for better: an improvement). A change of the level by 50x or more alerts with direction
-    "scale_change" (a unit change or a broken test), never as a regression or an improvement. The change is located with the change-point scan on the points; if
-    it finds a change of the same direction in the compared span, the alert is anchored there,
+    "scale_change" (a unit change or a broken test), never as a regression or an improvement. The
+    change is located with the change-point scan on the points; if it finds a change of the same direction in the compared span, the alert is anchored there,
     otherwise at the drift's onset on the spline.
     """
     target = pd.Timestamp(target).normalize()
@@ -112,9 +112,7 @@ def summarize_alerts(alerts: pd.DataFrame, merge_days: int = 3) -> pd.DataFrame:
         return pd.DataFrame(columns=["suite", "platform", "change_day", "direction", "first_alert", "last_alert",
                                      "magnitude_pct", "probability", "comparisons"])
     a["change_day"] = pd.to_datetime(a["change_timestamp"]).dt.normalize()
-    a["p"] = np.where(a["direction"] == "regression", a["p_worse"],
-                      np.where(a["direction"] == SCALE_CHANGE, np.maximum(a["p_worse"], 1.0 - a["p_worse"]),
-                               1.0 - a["p_worse"]))
+    a["p"] = direction_probability(a["direction"], a["p_worse"])
     out = []
     for _, g in a.sort_values("change_day").groupby(["series_key", "direction"]):
         cluster, last = [], None

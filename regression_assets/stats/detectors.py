@@ -66,6 +66,15 @@ def is_scale_change(magnitude_pct) -> np.ndarray:
         return (ratio >= SCALE_CHANGE_FACTOR) | (ratio <= 1.0 / SCALE_CHANGE_FACTOR)
 
 
+def direction_probability(direction, p_worse) -> np.ndarray:
+    """P(the change went the alerted way) from P(worse): p_worse for a regression, 1 - p_worse for an
+    improvement, and for a scale change whichever way the level moved."""
+    direction = np.asarray(direction, dtype=object)
+    pw = np.asarray(p_worse, dtype=float)
+    return np.where(direction == "improvement", 1.0 - pw,
+                    np.where(direction == SCALE_CHANGE, np.maximum(pw, 1.0 - pw), pw))
+
+
 def label_scale_changes(changes: pd.DataFrame) -> pd.DataFrame:
     """`changes` with the direction of every scale change set to SCALE_CHANGE."""
     if len(changes) == 0 or "magnitude_pct" not in changes.columns:

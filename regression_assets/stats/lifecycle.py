@@ -16,6 +16,8 @@ import hashlib
 import numpy as np
 import pandas as pd
 
+from regression_assets.stats.detectors import direction_probability
+
 STATUSES = ("untriaged", "acknowledged", "investigating", "invalid", "wontfix", "fixed", "backedout",
             "reassigned", "downstream")
 DEFAULT_STATUS = "untriaged"
@@ -105,9 +107,7 @@ def _col(df: pd.DataFrame, name: str, default=None) -> pd.Series:
 
 def _perf_evidence(a: pd.DataFrame) -> pd.DataFrame:
     direction = a["direction"].astype(str)
-    pw = a["p_worse"].astype(float)
-    # a scale change (unit change) is judged by P(the level moved that way), whichever way that is
-    p = np.where(direction == "improvement", 1.0 - pw, np.where(direction == "scale_change", np.maximum(pw, 1.0 - pw), pw))
+    p = direction_probability(direction, a["p_worse"])
     return pd.DataFrame({
         "kind": "perf", "series_key": a["series_key"].astype(str), "alert_id": a["alert_id"].astype(str),
         "direction": direction, "change_day": pd.to_datetime(a["change_timestamp"]).dt.normalize(),
