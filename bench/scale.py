@@ -735,8 +735,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     ap.add_argument("--micro-fits", type=int, default=50, help="fit_spline calls in the stats micro-benchmark")
     ap.add_argument("--baseline-fits", type=int, default=3, help="fresh pm.sample fits (the slow baseline)")
-    ap.add_argument("--pymc-slots", type=int, default=0,
-                    help="set the instance's `pymc` pool to this many slots (default: keep dagster.yaml's)")
+    ap.add_argument("--pymc-slots", type=int, default=None,
+                    help="set the instance's `pymc` pool to this many slots (default: one per worker, as "
+                         "`regression-assets run` does; 0 keeps dagster.yaml's)")
     ap.add_argument("--seed", type=int, default=SEED)
     ap.add_argument("--end", type=dt.date.fromisoformat, default=END_DAY, help="last backfilled day")
     ap.add_argument("--out", type=Path, default=HERE, help="where scale_results.json and results.md are")
@@ -744,6 +745,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", action="store_true", help="keep the temporary directory")
     ap.add_argument("--merge-only", action="store_true", help="only re-append scale_results.json to results.md")
     args = ap.parse_args(argv)
+    if args.pymc_slots is None:
+        args.pymc_slots = args.workers
     json_path, md_path = args.out / "scale_results.json", args.out / "results.md"
     if args.merge_only:
         merge_section(md_path, render_section(json.loads(json_path.read_text())))
