@@ -152,6 +152,11 @@ def generate(seed: int, n_series: int, prefix: str = "s") -> list[GenSeries]:
     return [_one_series(rng, f"{prefix}{i:04d}") for i in range(n_series)]
 
 
+def _first_point(timestamps: np.ndarray, start) -> np.datetime64:
+    k = int(np.searchsorted(timestamps, np.datetime64(start, "ns"), side="left"))
+    return timestamps[k] if k < len(timestamps) else np.datetime64(start, "ns")
+
+
 def to_frames(series: list[GenSeries]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(points in the CLI's input format, truth, per-series metadata)."""
     pts = pd.concat(
@@ -168,9 +173,15 @@ def to_frames(series: list[GenSeries]) -> tuple[pd.DataFrame, pd.DataFrame, pd.D
         ],
         ignore_index=True,
     )
+    # first_point: the first data point at or after the change's start. A change that starts in a data
+    # gap is first visible there (the CLI contract's alert timestamp), which can be days after `start`.
     truth = pd.DataFrame(
-        [{"series_id": s.series_id, **c} for s in series for c in s.changes],
-        columns=["series_id", "start", "end", "kind", "direction", "magnitude_pct"],
+        [
+            {"series_id": s.series_id, **c, "first_point": _first_point(s.timestamps, c["start"])}
+            for s in series
+            for c in s.changes
+        ],
+        columns=["series_id", "start", "end", "kind", "direction", "magnitude_pct", "first_point"],
     )
     meta = pd.DataFrame(
         [

@@ -66,10 +66,13 @@ def tcpd_f_measure(
 # ---------------------------------------------------------------------------------- tolerance matching
 
 
-def match_series(truth: pd.DataFrame, alerts: pd.DataFrame) -> tuple[list[int | None], int]:
+def match_series(truth: pd.DataFrame, alerts: pd.DataFrame, gap_aware: bool = False) -> tuple[list[int | None], int]:
     """Match one series' alerts to its true changes.
 
-    truth: columns start, end, direction (one row per change); alerts: timestamp, direction.
+    truth: columns start, end, direction (one row per change), and first_point (the first data point
+    at or after start) for `gap_aware` matching: the window then ends 3 days after the later of end and
+    first_point, so a change that starts inside a data gap can be matched where it first shows;
+    alerts: timestamp, direction.
     Returns (for each truth row in the given order: the positional index of the matched alert or None,
     the number of matched alerts).
     """
@@ -80,10 +83,11 @@ def match_series(truth: pd.DataFrame, alerts: pd.DataFrame) -> tuple[list[int | 
     order = np.argsort(pd.to_datetime(truth["start"]).to_numpy(), kind="stable")
     starts = pd.to_datetime(truth["start"]).to_numpy()
     ends = pd.to_datetime(truth["end"]).to_numpy()
+    firsts = pd.to_datetime(truth["first_point"]).to_numpy() if gap_aware else starts
     dirs = truth["direction"].to_numpy()
     for i in order:
         lo = starts[i] - BEFORE.to_timedelta64()
-        hi = max(starts[i], ends[i]) + AFTER.to_timedelta64()
+        hi = max(starts[i], ends[i], firsts[i]) + AFTER.to_timedelta64()
         ok = (~used) & (a_dir == dirs[i]) & (a_ts >= lo) & (a_ts <= hi)
         if not ok.any():
             continue
@@ -123,12 +127,13 @@ def score_generated(
     alerts: pd.DataFrame,
     meta: pd.DataFrame,
     series_ids: Iterable[str] | None = None,
+    gap_aware: bool = False,
 ) -> tuple[Score, pd.DataFrame]:
     """Score alerts (series_id, timestamp, direction) against truth on the series in `meta`.
 
     Returns (the Score, the truth frame with a `found` column). Quiet series-days are the days spanned by
     the series with no change (meta.n_days), false alerts on them are all their alerts.
-    Precision with no alert at all is undefined (NaN); F1 is then 0.
+    Precision with no alert at all is undefined (NaN); F1 is then 0. `gap_aware`: see match_series.
     """
     meta = meta if series_ids is None else meta[meta["series_id"].isin(set(series_ids))]
     ids = set(meta["series_id"])
@@ -142,7 +147,7 @@ def score_generated(
         ag = a_groups.get(sid)
         if ag is None or not len(ag):
             continue
-        res, n_matched = match_series(tg, ag)
+        res, n_matched = match_series(tg, ag, gap_aware=gap_aware)
         truth.loc[tg.index, "found"] = [r is not None for r in res]
         n_true_alerts += n_matched
     n_alerts = int(len(alerts))

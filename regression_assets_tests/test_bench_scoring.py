@@ -65,6 +65,30 @@ def test_each_alert_and_change_matched_at_most_once():
     assert n == 1
 
 
+def test_gap_aware_window_ends_three_days_after_the_first_point_after_a_gap():
+    # a step on Friday evening; no data until Wednesday: the contract's alert (first point after the
+    # change) is 4.6 days after the start
+    truth = _truth([("a", T("2025-01-10 18:00"), T("2025-01-10 18:00"), "step", "regression", 5.0)])
+    truth["first_point"] = T("2025-01-15 08:00")
+    alerts = _alerts([("a", T("2025-01-15 08:00"), "regression")])
+    assert match_series(truth, alerts)[0] == [None]  # the literal window
+    assert match_series(truth, alerts, gap_aware=True)[0] == [0]
+    late = _alerts([("a", T("2025-01-18 08:00:01"), "regression")])
+    assert match_series(truth, late, gap_aware=True)[0] == [None]  # still 3 days at most
+
+
+def test_to_frames_first_point_is_the_first_data_point_at_or_after_the_start():
+    from bench.generate import GenSeries, to_frames
+
+    ts = pd.to_datetime(["2025-01-09 10:00", "2025-01-10 09:00", "2025-01-15 08:00", "2025-01-16 08:00"]).to_numpy()
+    s = GenSeries("a", ts.astype("datetime64[ns]"), np.ones(4), True, "gaussian", 1.0, 1.0, 8,
+                  np.datetime64("2025-01-09"),
+                  [{"kind": "step", "direction": "regression", "magnitude_pct": 5.0,
+                    "start": np.datetime64("2025-01-10T18:00"), "end": np.datetime64("2025-01-10T18:00")}])
+    _, truth, _ = to_frames([s])
+    assert pd.Timestamp(truth["first_point"].iat[0]) == T("2025-01-15 08:00")
+
+
 def test_score_generated_hand_computed():
     truth = _truth(
         [
