@@ -36,6 +36,10 @@ class ScanConfig:
     separation_pushes: int = 20  # ... and this many pushes (dense series)
     merge_days: float = 14.0  # same-direction candidates closer than this are one (slow) change
     merge_pushes: int = 60  # ... and this many pushes
+    # Candidates up to this far apart are one change too when the level between them climbs (a long
+    # ramp seen as two candidates); a flat level between them means two steps.
+    ramp_merge_days: float = 21.0
+    ramp_merge_pushes: int = 100
     segment_cap_days: float = 30.0  # how far a segment reaches when judging a change
     mad_threshold: float = 5.0
     refine_days: float = 3.0  # a step's location is refined within ± this of its scan peak
@@ -49,6 +53,10 @@ class ScanConfig:
     long_back_max_pushes: int = 80
     long_fore_max_pushes: int = 40
     long_t_threshold: float = 6.5
+    # A candidate whose fore window runs past the series' end (a fresh change, seen on part of its
+    # window) must reach this instead of t_threshold: most alerts that the next mornings retracted were
+    # fresh ones at t 4.5-6 (bench/EXPERIMENTS.md).
+    fresh_t_threshold: float = 5.5
 
 
 def _noise_scale(x: np.ndarray) -> float:
@@ -90,7 +98,7 @@ def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame
     """Welch's t of the mean log-value after vs before every push boundary, over cfg's windows."""
     pushes, first_idx = np.unique(t, return_index=True)
     if len(pushes) < 2:
-        return pd.DataFrame(columns=["boundary", "time", "t", "delta", "n_before", "n_after"])
+        return pd.DataFrame(columns=["boundary", "time", "t", "delta", "n_before", "n_after", "complete"])
     tb = pushes[1:]
     # Windows in days, capped in pushes: on a dense series (a point per push, many pushes a day) a
     # day window would hold hundreds of points and blur changes a few dozen pushes apart.
@@ -114,12 +122,13 @@ def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame
     ok = (nb >= cfg.min_before) & ((na >= cfg.min_after) | (at_tail & (np.abs(tstat) >= cfg.tail_t_threshold)))
     tstat = np.where(ok, tstat, 0.0)
     return pd.DataFrame({"boundary": first_idx[1:], "time": tb, "t": tstat, "delta": ma - mb,
-                         "n_before": nb, "n_after": na})
+                         "n_before": nb, "n_after": na, "complete": hi <= pushes[-1]})
 
 
 def _pick_candidates(sc: pd.DataFrame, cfg: ScanConfig) -> list[int]:
     """Boundaries that are the largest |t| within ±separation_days and pass the thresholds."""
-    strong = sc[(np.abs(sc["t"]) >= cfg.t_threshold)
+    need = np.where(sc["complete"], cfg.t_threshold, max(cfg.t_threshold, cfg.fresh_t_threshold))
+    strong = sc[(np.abs(sc["t"]) >= need)
                 & (100.0 * np.abs(np.expm1(sc["delta"])) >= cfg.min_change_pct * 0.5)]
     picked: list[int] = []
     times = sc["time"].to_numpy()
@@ -183,19 +192,31 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
     groups: list[list[int]] = []
     for i in cands:
         if not groups or np.sign(sc["t"].iat[i]) != np.sign(sc["t"].iat[groups[-1][-1]]) or \
-                times[i] - times[groups[-1][-1]] > cfg.merge_days * DAY_NS or \
-                i - groups[-1][-1] > cfg.merge_pushes:
+                times[i] - times[groups[-1][-1]] > cfg.ramp_merge_days * DAY_NS or \
+                i - groups[-1][-1] > cfg.ramp_merge_pushes:
             groups.append([i])
             continue
         g = groups[-1]
+        far = times[i] - times[g[-1]] > cfg.merge_days * DAY_NS or i - g[-1] > cfg.merge_pushes
         first, last = times[g[0]], times[i]
         before = x[(t >= first - cfg.back_days * DAY_NS) & (t < first)]
         middle = x[(t >= first) & (t < last)]
         after = x[(t >= last) & (t < last + cfg.fore_days * DAY_NS)]
         if len(before) == 0 or len(middle) == 0 or len(after) == 0:
-            g.append(i)
+            if far:
+                groups.append([i])
+            else:
+                g.append(i)
             continue
         mb, mm, ma = np.median(before), np.median(middle), np.median(after)
+        if far:
+            # beyond merge_days only a climbing level joins them: the middle's later half a tenth
+            # of the way further towards the final level than its earlier half
+            half = len(middle) // 2
+            climb = (np.median(middle[half:]) - np.median(middle[:half])) / (ma - mb) if ma != mb and half else 0.0
+            if climb < 0.1:
+                groups.append([i])
+                continue
         frac = (mm - mb) / (ma - mb) if ma != mb else 0.5
         if frac < 0.35:
             groups[-1] = [i]  # the earlier candidate was the echo

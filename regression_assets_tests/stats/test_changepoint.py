@@ -85,3 +85,50 @@ def test_dense_series_changes_a_few_dozen_pushes_apart_are_both_found():
     assert len(out) == 2
     assert abs(idx[0] - 200) <= 2 and abs(idx[1] - 240) <= 2
     assert out["direction"].tolist() == ["regression", "improvement"]
+
+
+def _two_steps(seed, gap_days, per_day=3, noise_pct=1.0):
+    rng = np.random.default_rng(seed)
+    day = np.repeat(np.arange(150), per_day)
+    ts = np.datetime64("2026-01-01") + day.astype("timedelta64[D]") + \
+        rng.integers(0, 86400, len(day)).astype("timedelta64[s]")
+    level = 1 + 0.05 * (day >= 60) + 0.05 * (day >= 60 + gap_days)
+    return ts.astype("datetime64[ns]"), 100 * level * (1 + rng.normal(0, noise_pct / 100, len(day)))
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("gap_days", [16, 20])
+def test_two_same_direction_steps_weeks_apart_stay_two_changes(seed, gap_days):
+    # a long ramp seen as two candidates is merged into one change (ramp_merge_days); two steps with
+    # a flat level between them are not, even as far apart as a long ramp's candidates
+    out = detect_changes(*_two_steps(seed, gap_days))
+    days = sorted((out["timestamp"].dt.normalize() - pd.Timestamp("2026-01-01")).dt.days)
+    assert len(days) == 2, out
+    assert abs(days[0] - 60) <= 1 and abs(days[1] - 60 - gap_days) <= 1
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_a_30_day_ramp_is_one_change(seed):
+    # noisy enough that the scan sees it as candidates more than merge_days apart (3 of these 8 were
+    # reported as two changes before ramp_merge_days)
+    ts, v = make_series(20 + seed, days=150, per_day=6, step_day=50, step_pct=12.0, noise_pct=2.0, ramp_days=30)
+    out = detect_changes(ts, v)
+    assert len(out) == 1, out
+    day = (out["timestamp"].iat[0].normalize() - pd.Timestamp("2026-01-01")).days
+    assert 49 <= day <= 50 + 30 + 3
+
+
+def test_a_fresh_candidate_needs_the_higher_threshold():
+    # the same scan statistic passes where the fore window is complete, not where it runs past the
+    # series' end (fresh: seen on part of its window, the kind the next mornings retracted)
+    from regression_assets.stats.changepoint import ScanConfig, _pick_candidates
+
+    cfg = ScanConfig(long_back_days=0)
+    day = 86_400 * 10**9
+    for complete, picked in ((True, [1]), (False, [])):
+        sc = pd.DataFrame({"boundary": [1, 2, 3], "time": [0.0, 10.0 * day, 20.0 * day],
+                           "t": [0.0, 5.0, 0.0], "delta": [0.0, 0.05, 0.0], "n_before": 20.0,
+                           "n_after": 10.0, "complete": [True, complete, True]})
+        assert _pick_candidates(sc, cfg) == picked
+    sc["t"] = [0.0, cfg.fresh_t_threshold, 0.0]
+    assert _pick_candidates(sc, cfg) == [1]
