@@ -480,7 +480,19 @@ def render_md(r: dict) -> str:
     else:
         L.append("The default method was unavailable in this run: no goal checked.")
     L.append("")
+    L += _experiments_log()
     return "\n".join(L)
+
+
+def _experiments_log() -> list[str]:
+    """bench/EXPERIMENTS.md (what was tried on the tuning split, what did not help), one level down."""
+    path = HERE / "EXPERIMENTS.md"
+    if not path.exists():
+        return []
+    lines = path.read_text().splitlines()
+    body = lines[1:] if lines and lines[0].startswith("# ") else lines
+    return ["## What was tried, and what did not help (bench/EXPERIMENTS.md, copied)", "",
+            *[("#" + ln if ln.startswith("#") else ln) for ln in body], ""]
 
 
 if __name__ == "__main__":
