@@ -4,7 +4,9 @@ Tolerance matching (generated set): a true change is found by an alert of the sa
 timestamp lies in [start - 1 day, start + 3 days] (a ramp: [start - 1 day, end + 3 days]); each alert
 matches at most one change and each change at most one alert. Changes are taken in order of start,
 each one taking the closest eligible unmatched alert (changes are >= 30 days apart in the generated set,
-so the windows never overlap and this greedy matching is a maximum matching).
+so the windows never overlap and this greedy matching is a maximum matching). The gap-aware variant
+(`gap_aware=True`) ends a window 3 days after the first data point after the start when that is later:
+a change that starts in a data gap is first visible there.
 
 TCPD F1 (van den Burg & Williams, "An Evaluation of Change Point Detection Algorithms", 2020; the
 reference is `analysis/scripts/metrics.py` of alan-turing-institute/TCPDBench): index 0 is added to every
