@@ -7,7 +7,7 @@
 #   BENCH_SKIP_VENVS=1      do not create peer venvs (peers without one are reported "unavailable")
 #   BENCH_ARGS="..."        extra arguments passed to bench/harness.py
 #   BENCH_SKIP_SCALE=1      skip bench/scale.py
-#   BENCH_SCALE_ARGS="..."  arguments for bench/scale.py (default: 50 series x 30 days, ~1 h on 2 cores)
+#   BENCH_SCALE_ARGS="..."  arguments for bench/scale.py (default: 50 series x 30 days, ~17 min on an idle 2-core machine)
 # `bash bench/run.sh --venvs-only` only builds the environments; other arguments go to bench/harness.py
 # (e.g. `bash bench/run.sh --quick`).
 set -euo pipefail
