@@ -118,11 +118,12 @@ def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame
     # At the end of the series (the fore window runs past the last point), a change seen on only
     # tail_min_after points counts when its t is far beyond the threshold: fresh alerts a run or
     # two earlier, only when the evidence is strong enough not to be retracted.
-    at_tail = (na >= cfg.tail_min_after) & (na < cfg.min_after) & (hi > pushes[-1])
+    complete = hi <= pushes[-1]  # the fore window is all seen (not cut short by the series' end)
+    at_tail = (na >= cfg.tail_min_after) & (na < cfg.min_after) & ~complete
     ok = (nb >= cfg.min_before) & ((na >= cfg.min_after) | (at_tail & (np.abs(tstat) >= cfg.tail_t_threshold)))
     tstat = np.where(ok, tstat, 0.0)
     return pd.DataFrame({"boundary": first_idx[1:], "time": tb, "t": tstat, "delta": ma - mb,
-                         "n_before": nb, "n_after": na, "complete": hi <= pushes[-1]})
+                         "n_before": nb, "n_after": na, "complete": complete})
 
 
 def _pick_candidates(sc: pd.DataFrame, cfg: ScanConfig) -> list[int]:
