@@ -1,6 +1,6 @@
 """How many modes a series has: Gaussian mixtures (EM, scikit-learn) with K chosen by BIC."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -107,6 +107,10 @@ def bimodality_coefficient(x: np.ndarray) -> float:
     return float((g**2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
 
 
+SEPARATED_MODES = 3.0  # modes this many (of their largest) sds apart are told apart point by point
+BALANCED_MODES = 0.15  # ... and each holding this share of the runs can hold a stretch's majority
+
+
 def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window: int = 31) -> tuple[np.ndarray, int]:
     """Log values with each point's mode offset removed, and the number of modes found.
 
@@ -125,17 +129,98 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
     core = resid[h:len(resid) - h]
     if len(core) < 30 or bimodality_coefficient(core) < screen:
         return x, 1
-    fit = fit_modes(core, seed=seed, max_points=600)
+    fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))
     if fit.n_modes < 2:
         return x, 1
     offsets = np.asarray(fit.means) - fit.means[int(np.argmax(fit.weights))]
     main = int(np.argmax(fit.weights))
-    assign = np.argmin(np.abs(resid[:, None] - np.asarray(fit.means)[None, :]), axis=1)
-    # Re-estimate the running level from main-mode points only, so a stretch where the other mode
-    # happens to dominate cannot drag the level (and with it every assignment) over to that mode.
-    for _ in range(2):
-        main_pts = pd.Series(np.where(assign == main, x, np.nan))
-        level = main_pts.rolling(window, center=True, min_periods=3).median().ffill().bfill()
-        level = level.fillna(np.nanmedian(x)).to_numpy()
-        assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
+    if np.diff(np.sort(fit.means)).min() >= SEPARATED_MODES * max(fit.sds) and min(fit.weights) >= BALANCED_MODES:
+        # Modes far apart, each holding a good share of the runs (so one can hold the majority of a
+        # stretch): the level that explains most points, whichever mode they are in.
+        level = mode_level(x, offsets, window, bandwidth=_level_bandwidth(fit), weights=np.asarray(fit.weights))
+    else:
+        # A light second mode (a skewed tail fitted as one, say) never holds a stretch's majority,
+        # and it casts too few votes to tell the level from its shifted copy: the running median of
+        # the points taken to be in the main mode is the steadier level there.
+        assign = np.argmin(np.abs(resid[:, None] - np.asarray(fit.means)[None, :]), axis=1)
+        for _ in range(2):
+            main_pts = pd.Series(np.where(assign == main, x, np.nan))
+            level = main_pts.rolling(window, center=True, min_periods=3).median().ffill().bfill()
+            level = level.fillna(np.nanmedian(x)).to_numpy()
+            assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
+    assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
     return x - offsets[assign], fit.n_modes
+
+
+def _drop_mirror_modes(fit: ModeFit) -> ModeFit:
+    """Drop a light mode that mirrors a heavier one across the main mode (offsets -d and +d).
+
+    Residuals from a running median have that shape when the median flips to the other mode over a
+    stretch where that mode holds the majority: the main mode's points there sit at -d. A real third
+    mode at -d would not be several times lighter than its mirror.
+    """
+    if fit.n_modes < 3:
+        return fit
+    means, sds, w = map(np.asarray, (fit.means, fit.sds, fit.weights))
+    main = int(np.argmax(w))
+    off = means - means[main]
+    keep = np.ones(len(w), bool)
+    for j in range(len(w)):
+        mirrors = [k for k in range(len(w)) if k not in (j, main)
+                   and abs(off[j] + off[k]) <= 2.0 * max(sds[j], sds[k]) and w[j] < 0.5 * w[k]]
+        if j != main and mirrors:
+            keep[j] = False
+    if keep.all():
+        return fit
+    return replace(fit, n_modes=int(keep.sum()), means=list(means[keep]), sds=list(sds[keep]),
+                   weights=list(w[keep] / w[keep].sum()))
+
+
+def _level_bandwidth(fit: ModeFit) -> float:
+    """How close a point must be to a level + mode offset to count for it: about one mode's spread,
+    and well under half the gap between modes (so one point never votes for two levels)."""
+    gaps = np.diff(np.sort(fit.means))
+    return float(min(1.5 * max(fit.sds), 0.4 * gaps.min()))
+
+
+def mode_level(x: np.ndarray, offsets: np.ndarray, window: int, *, bandwidth: float,
+               weights: np.ndarray | None = None) -> np.ndarray:
+    """The running level of a multi-modal series: the level that most points in a centred window sit
+    at, give or take one of the mode offsets.
+
+    Each point votes for a level at x - offset for every mode; the true level gets a vote from every
+    point, a wrong one (shifted by a mode gap) only from the points of some modes. So the answer does
+    not move when one mode happens to dominate a stretch (a rolling median of the points, or of the
+    points taken to be in the main mode, follows whichever mode holds the majority there). Ties (a
+    window with no point in some mode: the level and its shifted copy get the same votes) go to the
+    level whose votes come from the heavier modes (`weights`, one per offset).
+    """
+    x = np.asarray(x, dtype=float)
+    offsets = np.asarray(offsets, dtype=float)
+    w = np.ones(len(offsets)) if weights is None else np.asarray(weights, dtype=float)
+    n, h = len(x), window // 2
+    cand = np.pad(x[:, None] - offsets[None, :], ((h, h), (0, 0)), constant_values=np.nan)
+    win = np.lib.stride_tricks.sliding_window_view(cand, window, axis=0).reshape(n, -1)
+    wts = np.broadcast_to(np.repeat(w, window)[None, :], win.shape)
+    order = np.argsort(win, axis=1)  # NaNs last
+    win = np.take_along_axis(win, order, axis=1)
+    valid = ~np.isnan(win)
+    wts = np.where(valid, np.take_along_axis(wts, order, axis=1), 0.0)
+    # Count each candidate's neighbours within the bandwidth in one sorted pass over all windows:
+    # window i is shifted by i * span, so no two windows' candidates are ever within reach.
+    span = float(np.nanmax(win) - np.nanmin(win)) + 4.0 * bandwidth + 1.0
+    rows = np.arange(n)[:, None] * span
+    keys = (np.where(valid, win, np.nanmax(win) + 2.0 * bandwidth + 0.5) + rows).ravel()
+    lo = np.searchsorted(keys, keys - bandwidth, side="left")
+    hi = np.searchsorted(keys, keys + bandwidth, side="right")
+    cw = np.r_[0.0, np.cumsum(wts.ravel())]
+    # the weighted count is under 1 per window (weights sum to at most 1 per point, scaled by 1/window):
+    # it only ranks candidates with the same count of votes
+    score = (hi - lo) + (cw[hi] - cw[lo]) / (window * w.sum() + 1.0)
+    best = np.argmax(np.where(valid, score.reshape(win.shape), -1.0), axis=1)
+    # the level: the mean of the candidates within the bandwidth of the best-supported one
+    centre = win[np.arange(n), best] + rows[:, 0]
+    lo = np.searchsorted(keys, centre - bandwidth, side="left")
+    hi = np.searchsorted(keys, centre + bandwidth, side="right")
+    csum = np.r_[0.0, np.cumsum(np.where(valid, win, 0.0).ravel())]
+    return (csum[hi] - csum[lo]) / (hi - lo)
