@@ -54,8 +54,8 @@ class ScanConfig:
     long_fore_max_pushes: int = 40
     long_t_threshold: float = 6.5
     # A candidate whose fore window runs past the series' end (a fresh change, seen on part of its
-    # window) must reach this instead of t_threshold: most alerts that the next mornings retracted were
-    # fresh ones at t 4.5-6 (bench/EXPERIMENTS.md).
+    # window), or whose back window runs past its start, must reach this instead of t_threshold: most
+    # alerts that the next mornings retracted were fresh ones at t 4.5-6 (bench/EXPERIMENTS.md).
     fresh_t_threshold: float = 5.5
 
 
@@ -118,10 +118,13 @@ def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame
     # At the end of the series (the fore window runs past the last point), a change seen on only
     # tail_min_after points counts when its t is far beyond the threshold: fresh alerts a run or
     # two earlier, only when the evidence is strong enough not to be retracted.
-    complete = hi <= pushes[-1]  # the fore window is all seen (not cut short by the series' end)
-    at_tail = (na >= cfg.tail_min_after) & (na < cfg.min_after) & ~complete
+    fore_seen = hi <= pushes[-1]  # the fore window is all seen (not cut short by the series' end)
+    at_tail = (na >= cfg.tail_min_after) & (na < cfg.min_after) & ~fore_seen
     ok = (nb >= cfg.min_before) & ((na >= cfg.min_after) | (at_tail & (np.abs(tstat) >= cfg.tail_t_threshold)))
     tstat = np.where(ok, tstat, 0.0)
+    # ... and the back window not cut short by its start (a candidate a few points into a series is
+    # judged on as little as a fresh one)
+    complete = fore_seen & ((tb - cfg.back_days * DAY_NS >= pushes[0]) | (i >= cfg.back_max_pushes))
     return pd.DataFrame({"boundary": first_idx[1:], "time": tb, "t": tstat, "delta": ma - mb,
                          "n_before": nb, "n_after": na, "complete": complete})
 
@@ -173,6 +176,11 @@ def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, sc
     sa = max(scale, float(np.std(after, ddof=1)))
     se = np.sqrt(sb**2 / len(before) + sa**2 / len(after))
     delta = ma - mb
+    if tail and t[-1] < cp + cfg.fore_days * DAY_NS:
+        # A fresh change, seen on a few points: one or two runs from a skewed noise's long tail move
+        # their mean, not their median. Count only the part of the change the medians agree with.
+        agreed = np.sign(delta) * (np.median(after) - np.median(before))
+        delta = float(np.sign(delta) * min(abs(delta), max(agreed, 0.0)))
     gate = np.log1p(cfg.min_change_pct / 100.0)
     df = max(min(len(before), len(after)) - 1, 1)
     prob = float(sps.t.cdf((abs(delta) - gate) / se, df))

@@ -132,3 +132,18 @@ def test_a_fresh_candidate_needs_the_higher_threshold():
         assert _pick_candidates(sc, cfg) == picked
     sc["t"] = [0.0, cfg.fresh_t_threshold, 0.0]
     assert _pick_candidates(sc, cfg) == [1]
+
+
+def test_a_window_cut_short_by_either_end_of_the_series_is_not_complete():
+    from regression_assets.stats.changepoint import ScanConfig, _scan_windows
+
+    cfg = ScanConfig()
+    day = 86_400 * 10**9
+    t = np.arange(0, 60 * day, day / 4, dtype=float)  # 60 days, 4 pushes a day
+    sc = _scan_windows(t, np.zeros_like(t), cfg)
+    days = sc["time"].to_numpy() / day
+    # the back window (14 days but at most 40 pushes: 10 days here) runs past the start before day 10,
+    # the fore window (7 days but at most 20 pushes: 5 days) past the end after day 54.75
+    back, fore = min(cfg.back_days, cfg.back_max_pushes / 4), min(cfg.fore_days, cfg.fore_max_pushes / 4)
+    expect = (days >= back) & (days + fore <= t[-1] / day)
+    np.testing.assert_array_equal(sc["complete"].to_numpy(), expect)
