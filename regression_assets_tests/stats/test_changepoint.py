@@ -147,3 +147,27 @@ def test_a_window_cut_short_by_either_end_of_the_series_is_not_complete():
     back, fore = min(cfg.back_days, cfg.back_max_pushes / 4), min(cfg.fore_days, cfg.fore_max_pushes / 4)
     expect = (days >= back) & (days + fore <= t[-1] / day)
     np.testing.assert_array_equal(sc["complete"].to_numpy(), expect)
+
+
+def test_a_fresh_change_counts_only_as_far_as_the_medians_agree():
+    # three runs after the boundary at the series' end: one from a skewed noise's long tail lifts the
+    # mean past the 2% gate, the median does not move; three runs at a new level move both
+    from regression_assets.stats.changepoint import ScanConfig, _judge
+
+    cfg = ScanConfig()
+    day = 86_400 * 10**9
+    rng = np.random.default_rng(3)
+    t = np.arange(103, dtype=float) * day / 4
+    before = rng.normal(0.0, 0.003, 100)
+    cp = t[100]
+    one_tail = np.r_[before, 0.0, 0.001, 0.09]
+    delta, _, _, prob, _, _ = _judge(t, one_tail, -np.inf, cp, np.inf, 0.003, cfg)
+    assert abs(delta) < 0.005 and prob < 0.5
+    new_level = np.r_[before, 0.05, 0.048, 0.052]
+    delta, _, _, prob, _, _ = _judge(t, new_level, -np.inf, cp, np.inf, 0.003, cfg)
+    assert delta == pytest.approx(0.05, abs=0.003) and prob > 0.9
+    # the same three runs a week before the end (the fore window all seen) are judged on their mean
+    later = np.r_[one_tail, np.zeros(40)]
+    t_later = np.arange(len(later), dtype=float) * day / 4
+    delta, *_ = _judge(t_later, later, -np.inf, cp, t_later[103], 0.003, cfg)
+    assert delta == pytest.approx(0.03, abs=0.002)
