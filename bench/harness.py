@@ -1,7 +1,7 @@
 """`make bench`: every method on every data set; writes bench/results.md and bench/results.json.
 
 python -m bench.harness [--quick] [--n-report 300] [--n-tune 150] [--edivisive-series 60]
-                        [--morning-series 80] [--methods default,perfherder,...]
+                        [--morning-series 300] [--methods default,perfherder,...]
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ PEN_GRID = [10, 20, 30, 50, 100, 200, 400, 800]
 ORDER = ["default", "perfherder", "standin", "binseg", "otava", "edivisive", "nothing"]
 MORNING_METHODS = ["default", "perfherder", "standin"]
 TALOS_EDIVISIVE_MAX_POINTS = 3000
+MORNING_PROCESSES = 2  # the morning view's cuts are independent: one process per core
 
 
 def log(msg: str) -> None:
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n-tune", type=int, default=150)
     ap.add_argument("--edivisive-series", type=int, default=100)
     ap.add_argument("--edivisive-permutations", type=int, default=100)
-    ap.add_argument("--morning-series", type=int, default=80)
+    ap.add_argument("--morning-series", type=int, default=300)
     ap.add_argument("--methods", default=",".join(ORDER))
     ap.add_argument("--out", type=Path, default=HERE)
     args = ap.parse_args(argv)
@@ -259,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
             results["morning"][name] = {"unavailable": m.unavailable}
             continue
         log(f"morning: {name}")
-        results["morning"][name] = run_morning(m.fn, m_series, r_truth, r_meta)
+        results["morning"][name] = run_morning(m.fn, m_series, r_truth, r_meta, processes=MORNING_PROCESSES)
 
     results["goals"] = goals(results)
     results["runtime_seconds"] = time.perf_counter() - t_start
@@ -288,7 +289,11 @@ def goals(res: dict) -> dict:
         out["default >= 20,000 points/s"] = (pps, pps >= 20_000)
     if "found_share" in mo:
         out["morning: >= 95 % of changes found"] = (mo["found_share"], mo["found_share"] >= 0.95)
-        out["morning: median delay <= 2 days"] = (mo["median_delay_days"], mo["median_delay_days"] <= 2)
+        floor = mo.get("floor_median_delay_days_3pt", float("nan"))
+        out[f"morning: median delay <= 2 days (data floor at 3 points: {floor:.2f} d)"] = (
+            mo["median_delay_days"],
+            mo["median_delay_days"] <= 2,
+        )
         out["morning: <= 2 % retracted"] = (mo["retracted_share"], mo["retracted_share"] <= 0.02)
     if "mean" in rl.get("default", {}):
         f_def = rl["default"]["mean"]["f1"]
@@ -454,6 +459,15 @@ def render_md(r: dict) -> str:
         "change is no longer reported); moved or retracted = the same with 1 day instead of 7 (the alert "
         "a sheriff saw, at its push, is gone: mostly a change point that moved by more than a day)."
     )
+    fl = next((v for v in r["morning"].values() if "floor_median_delay_days_3pt" in v), None)
+    if fl:
+        L.append("")
+        L.append(
+            f"The data floor on these cuts, whatever the method: the first cut holding at least one point "
+            f"after a change comes a median {_f(fl['floor_median_delay_days_1pt'], 2)} days after it, the "
+            f"first holding three (the default method's min_after; two suffice only at t >= 9) "
+            f"{_f(fl['floor_median_delay_days_3pt'], 2)} days after it."
+        )
     L.append("")
     L.append(
         "| method | changes | found | median delay d | p90 delay d | new alerts | retracted | "
