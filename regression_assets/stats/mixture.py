@@ -107,6 +107,10 @@ def bimodality_coefficient(x: np.ndarray) -> float:
     return float((g**2 + 1) / (k + 3 * (n - 1) ** 2 / ((n - 2) * (n - 3))))
 
 
+# Fewer interior points than this (half a window in from either end) and a series is left alone: with
+# every point near an end a fresh step looked like a second mode (a -13% step on a 31-point series
+# vanished from the alerts), and on a few dozen points two balanced modes fit as three or four.
+MIN_INTERIOR = 60
 SEPARATED_MODES = 3.0  # modes this many (of their largest) sds apart are told apart point by point
 BALANCED_MODES = 0.15  # ... and each holding this share of the runs can hold a stretch's majority
 
@@ -123,11 +127,9 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
     resid = level_residuals(x, window)
     # The centred median is one-sided within half a window of either end: there a fresh step looks
     # like a second mode (and would be removed as one). Screen and fit the modes on the interior.
-    # A series too short for 30 interior points is left alone: there every point is near an end, and a
-    # step in it was removed as a "mode" (a -13% step on a 31-point series vanished from the alerts).
     h = window // 2
     core = resid[h:len(resid) - h]
-    if len(core) < 30 or bimodality_coefficient(core) < screen:
+    if len(core) < MIN_INTERIOR or bimodality_coefficient(core) < screen:
         return x, 1
     fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))
     if fit.n_modes < 2:
