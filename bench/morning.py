@@ -92,7 +92,8 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
         for row_i, r in zip(visible.index, res, strict=True):
             if r is not None and first_found[row_i] is None:
                 first_found[row_i] = float((ct - starts[row_i]) / DAY)
-    cut_idx = np.searchsorted(ts, np.array(cut_times, dtype="datetime64[ns]"), side="left")
+    cut_arr = np.array(cut_times, dtype="datetime64[ns]")
+    cut_idx = np.searchsorted(ts, cut_arr, side="left")
     for i in range(len(tr)):
         if not eligible[i]:
             continue
@@ -102,7 +103,7 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
         # the floor: no detector can alert on a cut holding fewer points after the change
         j = int(np.searchsorted(ts, starts[i], side="left"))
         for need in FLOOR_POINTS:
-            ok = np.flatnonzero((cut_idx - j >= need) & (np.array(cut_times) > starts[i]))
+            ok = np.flatnonzero((cut_idx - j >= need) & (cut_arr > starts[i]))
             out["floor"][need].append(float((cut_times[ok[0]] - starts[i]) / DAY) if ok.size else np.inf)
     out["new"], out["retracted"] = flip_flops(per_cut, 7 * DAY)
     out["new_1d"], out["moved"] = flip_flops(per_cut, DAY)

@@ -44,8 +44,9 @@ def evaluate_day(series_key: str, points: pd.DataFrame, days: pd.DatetimeIndex, 
     A comparison alerts when P(worse) ≥ p_threshold and the median change ≥ min_change_pct (or the same
     for better: an improvement). A change of the level by 50x or more alerts with direction
     "scale_change" (a unit change or a broken test), never as a regression or an improvement. The
-    change is located with the change-point scan on the points; if it finds a change of the same direction in the compared span, the alert is anchored there,
-    otherwise at the drift's onset on the spline.
+    change is located with the change-point scan on the points; if it finds a change of the same
+    direction in the compared span, the alert is anchored there, otherwise at the drift's onset on the
+    spline.
     """
     target = pd.Timestamp(target).normalize()
     comps = compare_all(draws, days, target, calendar, lower_is_better)

@@ -134,12 +134,16 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
     fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))
     if fit.n_modes < 2:
         return x, 1
-    offsets = np.asarray(fit.means) - fit.means[int(np.argmax(fit.weights))]
     main = int(np.argmax(fit.weights))
-    if np.diff(np.sort(fit.means)).min() >= SEPARATED_MODES * max(fit.sds) and min(fit.weights) >= BALANCED_MODES:
+    offsets = np.asarray(fit.means) - fit.means[main]
+    gap = float(np.diff(np.sort(fit.means)).min())
+    if gap >= SEPARATED_MODES * max(fit.sds) and min(fit.weights) >= BALANCED_MODES:
         # Modes far apart, each holding a good share of the runs (so one can hold the majority of a
-        # stretch): the level that explains most points, whichever mode they are in.
-        level = mode_level(x, offsets, window, bandwidth=_level_bandwidth(fit), weights=np.asarray(fit.weights))
+        # stretch): the level that explains most points, whichever mode they are in. A point counts
+        # for a level within about one mode's spread of it, and well under half the gap between modes
+        # (so that one point never votes for two levels).
+        bandwidth = min(1.5 * max(fit.sds), 0.4 * gap)
+        level = mode_level(x, offsets, window, bandwidth=bandwidth, weights=np.asarray(fit.weights))
     else:
         # A light second mode (a skewed tail fitted as one, say) never holds a stretch's majority,
         # and it casts too few votes to tell the level from its shifted copy: the running median of
@@ -168,21 +172,14 @@ def _drop_mirror_modes(fit: ModeFit) -> ModeFit:
     off = means - means[main]
     keep = np.ones(len(w), bool)
     for j in range(len(w)):
-        mirrors = [k for k in range(len(w)) if k not in (j, main)
-                   and abs(off[j] + off[k]) <= 2.0 * max(sds[j], sds[k]) and w[j] < 0.5 * w[k]]
-        if j != main and mirrors:
-            keep[j] = False
+        if j == main:
+            continue
+        keep[j] = not any(abs(off[j] + off[k]) <= 2.0 * max(sds[j], sds[k]) and w[j] < 0.5 * w[k]
+                          for k in range(len(w)) if k not in (j, main))
     if keep.all():
         return fit
     return replace(fit, n_modes=int(keep.sum()), means=list(means[keep]), sds=list(sds[keep]),
                    weights=list(w[keep] / w[keep].sum()))
-
-
-def _level_bandwidth(fit: ModeFit) -> float:
-    """How close a point must be to a level + mode offset to count for it: about one mode's spread,
-    and well under half the gap between modes (so one point never votes for two levels)."""
-    gaps = np.diff(np.sort(fit.means))
-    return float(min(1.5 * max(fit.sds), 0.4 * gaps.min()))
 
 
 def mode_level(x: np.ndarray, offsets: np.ndarray, window: int, *, bandwidth: float,
