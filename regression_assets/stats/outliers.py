@@ -11,7 +11,7 @@ def robust_z(values: np.ndarray, window: int = 15) -> np.ndarray:
 
     A point is judged against both sides so that the first points after a real step (which sit far
     from the backward median but close to the forward one) are not taken for outliers. The returned
-    z is the smaller of the two in absolute value.
+    z is the smaller of the two in absolute value, and 0 for a point between the two medians.
     """
     if int(window) < 1:
         raise ValueError(f"robust_z: window must be at least 1 point, got {window!r}")
@@ -32,7 +32,11 @@ def robust_z(values: np.ndarray, window: int = 15) -> np.ndarray:
         scale = max(1e-12, 1e-9 * float(np.nanmax(np.abs(x)) if n else 1.0))
     z_back = ((x - back_med.fillna(fwd_med)) / scale).to_numpy()
     z_fwd = ((x - fwd_med.fillna(back_med)) / scale).to_numpy()
-    return np.where(np.abs(z_back) < np.abs(z_fwd), z_back, z_fwd)
+    z = np.where(np.abs(z_back) < np.abs(z_fwd), z_back, z_fwd)
+    # A point between its backward and forward medians is on the way from one to the other: a slow
+    # ramp on a sparse, quiet series puts each point several MADs from both medians (a 10% ramp over
+    # a month at one run a day), and flagging them all hid the ramp.
+    return np.where(z_back * z_fwd < 0, 0.0, z)
 
 
 def flag_outliers(values: np.ndarray, threshold: float = 5.0, window: int = 15) -> np.ndarray:
