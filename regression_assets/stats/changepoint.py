@@ -57,6 +57,11 @@ class ScanConfig:
     # window), or whose back window runs past its start, must reach this instead of t_threshold: most
     # alerts that the next mornings retracted were fresh ones at t 4.5-6 (bench/EXPERIMENTS.md).
     fresh_t_threshold: float = 5.5
+    # "Outliers" that recur at one offset from the level, this share of the runs (of the series, or
+    # of the last `recurring_points` before the end), are a second mode (`_unflag_recurring`), and
+    # the last runs landing at that offset are not a new level (`_unflag_tail`).
+    recurring_points: int = 100
+    recurring_share: float = 0.05
 
 
 def _noise_scale(x: np.ndarray) -> float:
@@ -271,6 +276,37 @@ def _refine(t: np.ndarray, x: np.ndarray, cp: float, lo_bound: float, hi_bound: 
     return float(seg_t[k[int(np.argmax(gain))]])
 
 
+def _unflag_recurring(pts: pd.DataFrame, cfg: ScanConfig) -> pd.DataFrame:
+    """Un-flag "outliers" that recur at one offset from the level: they are a second mode.
+
+    The outlier rule judges each point against the medians of its neighbours, so a well-separated
+    mode that a quarter of the runs land in is flagged point by point, and the series looks unimodal
+    until a few runs in a row land there (at the end of a series: a fresh "step"). Flagged points
+    whose robust z lies within ±35% of the median z of the flagged points on the same side, if they
+    are at least `recurring_share` of all points, are restored, so `demode` sees the mode.
+    """
+    ok = ~pts["invalid"].to_numpy()
+    flagged = pts["is_outlier"].to_numpy() & ok
+    n = int(ok.sum())
+    if flagged.sum() < max(3, cfg.recurring_share * n):
+        return pts
+    z = pts["robust_z"].to_numpy()
+    restore = np.zeros(len(pts), bool)
+    for side in (1.0, -1.0):
+        on_side = flagged & (np.sign(z) == side)
+        if not on_side.any():
+            continue
+        centre = float(np.median(z[on_side]))
+        near = on_side & (np.abs(z - centre) <= 0.35 * abs(centre))
+        if near.sum() >= cfg.recurring_share * n:
+            restore |= near
+    if not restore.any():
+        return pts
+    pts = pts.copy()
+    pts.loc[restore, "is_outlier"] = False
+    return pts
+
+
 def _unflag_tail(pts: pd.DataFrame, cfg: ScanConfig) -> pd.DataFrame:
     """Re-judge the outlier flags of the last points of a series against the series' tail.
 
@@ -292,6 +328,16 @@ def _unflag_tail(pts: pd.DataFrame, cfg: ScanConfig) -> pd.DataFrame:
     med = float(np.median(x[-3:]))
     z_tail = (x[-2:] - med) / scale
     keep = np.abs(z_tail) <= cfg.mad_threshold
+    # ... unless the series has been there before and back, again and again: a well-separated second
+    # mode (a state some runs land in) is flagged point by point by the outlier rule, and the last
+    # three runs landing in it are not a new level.
+    z_all = pts["robust_z"].to_numpy()[idx]
+    flagged = pts["is_outlier"].to_numpy()[idx]
+    recent = slice(max(len(idx) - 2 - cfg.recurring_points, 0), len(idx) - 2)
+    for j in range(2):
+        like = flagged[recent] & (np.abs(z_all[recent] - z_all[len(idx) - 2 + j]) <= cfg.mad_threshold / 2)
+        if like.sum() >= max(3, cfg.recurring_share * len(z_all[recent])):
+            keep[j] = False
     if not keep.any():
         return pts
     pts = pts.copy()
@@ -314,7 +360,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     """
     cfg = config or ScanConfig()
     pts = clean_points(np.asarray(timestamps), np.asarray(values), mad_threshold=cfg.mad_threshold)
-    pts = _unflag_tail(pts, cfg)
+    pts = _unflag_tail(_unflag_recurring(pts, cfg), cfg)
     pts = pts[~pts["is_outlier"] & ~pts["invalid"]]
     if len(pts) < cfg.min_before + cfg.min_after:
         return pd.DataFrame(columns=RESULT_COLUMNS)

@@ -185,3 +185,45 @@ def test_no_alert_on_short_quiet_series_with_two_balanced_modes():
         v = 100 * (1 + np.where(rng.random(n) < 0.5, 0.03, 0.0) + rng.normal(0, 0.003, n))
         alerts += len(detect_changes(ts.to_numpy(), v))
     assert alerts == 0
+
+
+def test_the_last_runs_landing_in_a_recurring_second_mode_are_not_a_new_level():
+    # a quarter of the runs land 3.5% higher, far outside the 0.3% noise: the outlier rule flags them
+    # one by one; a series ending in three such runs has not changed level. A new level at the end of
+    # the same kind of series (all three runs 7% higher, where no run had been) still alerts.
+    day = np.timedelta64(86_400, "s")
+    fresh, quiet = 0, 0
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        n = 400
+        ts = (np.datetime64("2026-01-01") + np.sort(rng.uniform(0, 100, n)) * day).astype("datetime64[ns]")
+        upper = rng.random(n) < 0.25
+        upper[-3:] = True
+        v = 100 * (1 + np.where(upper, 0.035, 0.0) + rng.normal(0, 0.003, n))
+        quiet += len(detect_changes(ts, v))
+        v_new = v.copy()
+        v_new[-3:] = 100 * (1.07 + rng.normal(0, 0.003, 3))
+        out = detect_changes(ts, v_new)
+        fresh += int(((out["timestamp"] == pd.Timestamp(ts[-3])) & (out["direction"] == "regression")).any())
+    assert quiet == 0
+    assert fresh == 20
+
+
+def test_scattered_outliers_stay_outliers():
+    # 2% of runs 5-60 sd high (slow runs): flagged, not restored as a "mode" (they do not recur at one
+    # offset), and no alert
+    from regression_assets.stats.changepoint import ScanConfig, _unflag_recurring
+    from regression_assets.stats.series import clean_points
+
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        n = 600
+        ts = (np.datetime64("2026-01-01") + np.sort(rng.uniform(0, 150, n)) * np.timedelta64(86_400, "s"))
+        eps = rng.normal(0, 0.005, n)
+        out_idx = rng.choice(n, 12, replace=False)
+        eps[out_idx] += rng.uniform(5, 60, 12) * 0.005
+        v = 100 * (1 + eps)
+        pts = clean_points(ts.astype("datetime64[ns]"), v)
+        assert pts["is_outlier"].sum() >= 10
+        assert _unflag_recurring(pts, ScanConfig())["is_outlier"].sum() == pts["is_outlier"].sum()
+        assert detect_changes(ts.astype("datetime64[ns]"), v).empty
