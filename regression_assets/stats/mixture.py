@@ -111,6 +111,7 @@ def bimodality_coefficient(x: np.ndarray) -> float:
 # every point near an end a fresh step looked like a second mode (a -13% step on a 31-point series
 # vanished from the alerts), and on a few dozen points two balanced modes fit as three or four.
 MIN_INTERIOR = 60
+RESOLVED_MODES = 2.5  # modes closer than this many of their largest sds are one (a skewed core and tail)
 SEPARATED_MODES = 3.0  # modes this many (of their largest) sds apart are told apart point by point
 BALANCED_MODES = 0.15  # ... and each holding this share of the runs can hold a stretch's majority
 
@@ -137,6 +138,8 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
     main = int(np.argmax(fit.weights))
     offsets = np.asarray(fit.means) - fit.means[main]
     gap = float(np.diff(np.sort(fit.means)).min())
+    if gap < RESOLVED_MODES * max(fit.sds):
+        return x, 1
     if gap >= SEPARATED_MODES * max(fit.sds) and min(fit.weights) >= BALANCED_MODES:
         # Modes far apart, each holding a good share of the runs (so one can hold the majority of a
         # stretch): the level that explains most points, whichever mode they are in. A point counts
