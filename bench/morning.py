@@ -110,10 +110,6 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     return out
 
 
-def _series_morning_star(args):
-    return _series_morning(*args)
-
-
 def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, processes: int = 1) -> dict:
     """series: [(sid, timestamps, values, lower_is_better)] (generated); returns the morning metrics.
 
@@ -128,7 +124,7 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
             for sid, ts, vals, lib in series]
     if processes > 1:
         with multiprocessing.get_context("fork").Pool(processes) as pool:
-            parts = pool.map(_series_morning_star, jobs, chunksize=1)
+            parts = pool.starmap(_series_morning, jobs, chunksize=1)
     else:
         parts = [_series_morning(*j) for j in jobs]
     tot = {k: sum(p[k] for p in parts) for k in

@@ -331,12 +331,12 @@ def _unflag_tail(pts: pd.DataFrame, cfg: ScanConfig) -> pd.DataFrame:
     # ... unless the series has been there before and back, again and again: a well-separated second
     # mode (a state some runs land in) is flagged point by point by the outlier rule, and the last
     # three runs landing in it are not a new level.
-    z_all = pts["robust_z"].to_numpy()[idx]
-    flagged = pts["is_outlier"].to_numpy()[idx]
+    z = pts["robust_z"].to_numpy()[idx]
     recent = slice(max(len(idx) - 2 - cfg.recurring_points, 0), len(idx) - 2)
+    z_out = z[recent][pts["is_outlier"].to_numpy()[idx][recent]]  # the recent runs' outliers
+    need = max(3, cfg.recurring_share * (recent.stop - recent.start))
     for j in range(2):
-        like = flagged[recent] & (np.abs(z_all[recent] - z_all[len(idx) - 2 + j]) <= cfg.mad_threshold / 2)
-        if like.sum() >= max(3, cfg.recurring_share * len(z_all[recent])):
+        if (np.abs(z_out - z[-2 + j]) <= cfg.mad_threshold / 2).sum() >= need:
             keep[j] = False
     if not keep.any():
         return pts

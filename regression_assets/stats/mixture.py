@@ -137,16 +137,17 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
         return x, 1
     main = int(np.argmax(fit.weights))
     offsets = np.asarray(fit.means) - fit.means[main]
-    gap = float(np.diff(np.sort(fit.means)).min())
-    if gap < RESOLVED_MODES * max(fit.sds):
+    gap, spread = float(np.diff(np.sort(fit.means)).min()), max(fit.sds)
+    if gap < RESOLVED_MODES * spread:
         return x, 1
-    if gap >= SEPARATED_MODES * max(fit.sds) and min(fit.weights) >= BALANCED_MODES:
+    if gap >= SEPARATED_MODES * spread and min(fit.weights) >= BALANCED_MODES:
         # Modes far apart, each holding a good share of the runs (so one can hold the majority of a
         # stretch): the level that explains most points, whichever mode they are in. A point counts
         # for a level within about one mode's spread of it, and well under half the gap between modes
         # (so that one point never votes for two levels).
-        bandwidth = min(1.5 * max(fit.sds), 0.4 * gap)
+        bandwidth = min(1.5 * spread, 0.4 * gap)
         level = mode_level(x, offsets, window, bandwidth=bandwidth, weights=np.asarray(fit.weights))
+        assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
     else:
         # A light second mode (a skewed tail fitted as one, say) never holds a stretch's majority,
         # and it casts too few votes to tell the level from its shifted copy: the running median of
@@ -157,7 +158,6 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
             level = main_pts.rolling(window, center=True, min_periods=3).median().ffill().bfill()
             level = level.fillna(np.nanmedian(x)).to_numpy()
             assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
-    assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
     return x - offsets[assign], fit.n_modes
 
 
