@@ -27,11 +27,17 @@ class ScanConfig:
     fore_max_pushes: int = 20
     min_before: int = 4  # points needed on each side to judge
     min_after: int = 3
-    t_threshold: float = 4.5  # scan statistic a candidate must reach
+    t_threshold: float = 4.05  # scan statistic a candidate must reach
     tail_min_after: int = 2  # at the series' end, fewer points after suffice ...
     tail_t_threshold: float = 9.0  # ... when the scan statistic reaches this
     min_change_pct: float = 2.0  # magnitude gate, as Perfherder's
     min_probability: float = 0.8  # P(|change| ≥ gate, in the found direction)
+    # A change this far before the series' end has had its windows complete for a week: the data
+    # around it will not change, so it needs less certainty than a new alert, which tomorrow's runs
+    # can still overturn. Old alerts that flickered at P ≈ 0.8 as the noise floor moved were most of
+    # the morning's retractions besides ramps (bench/EXPERIMENTS.md, session 6).
+    old_age_days: float = 14.0
+    old_min_probability: float = 0.7
     separation_days: float = 5.0  # non-maximum suppression radius
     separation_pushes: int = 20  # ... and this many pushes (dense series)
     merge_days: float = 14.0  # same-direction candidates closer than this are one (slow) change
@@ -52,7 +58,7 @@ class ScanConfig:
     long_fore_days: float = 14.0
     long_back_max_pushes: int = 80
     long_fore_max_pushes: int = 40
-    long_t_threshold: float = 6.5
+    long_t_threshold: float = 5.85
     # A candidate whose fore window runs past the series' end (a fresh change, seen on part of its
     # window), or whose back window runs past its start, must reach this instead of t_threshold: most
     # alerts that the next mornings retracted were fresh ones at t 4.5-6 (bench/EXPERIMENTS.md).
@@ -70,8 +76,6 @@ def _noise_scale(x: np.ndarray) -> float:
         return float(np.std(x)) or 1e-6
     d = np.diff(x)
     s = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
-    # Successive differences understate noise made of long runs (bimodal series switching rarely):
-    # take the larger of that and a robust global spread scaled down.
     return float(max(s, 1e-6))
 
 
@@ -389,7 +393,8 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
                 shift = sps.trim_mean(after, 0.1) - sps.trim_mean(before, 0.1) - d2
                 delta, lo, hi, prob = d2 + shift, lo2 + shift, hi2 + shift, p2
         pct = 100.0 * np.expm1(delta)
-        if abs(pct) < cfg.min_change_pct or prob < cfg.min_probability:
+        old = t[-1] - cp >= cfg.old_age_days * DAY_NS
+        if abs(pct) < cfg.min_change_pct or prob < (cfg.old_min_probability if old else cfg.min_probability):
             continue
         worse = (pct > 0) == bool(lower_is_better)
         direction = SCALE_CHANGE if is_scale_change(pct) else "regression" if worse else "improvement"

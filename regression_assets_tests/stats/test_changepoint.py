@@ -134,6 +134,20 @@ def test_a_fresh_candidate_needs_the_higher_threshold():
     assert _pick_candidates(sc, cfg) == [1]
 
 
+def test_an_old_change_is_judged_on_old_min_probability():
+    # 50 days on, the data around a change is settled and old_min_probability applies; 5 days after
+    # it, the change is new and must reach min_probability
+    from regression_assets.stats.changepoint import ScanConfig
+
+    ts, v = make_series(3, step_day=70, step_pct=4.0)
+    new_only = ScanConfig(min_probability=1.5, old_min_probability=0.8)  # no new change can pass
+    assert len(detect_changes(ts, v, config=ScanConfig())) == 1
+    assert len(detect_changes(ts, v, config=new_only)) == 1
+    fresh = ts < np.datetime64("2026-03-18")
+    assert len(detect_changes(ts[fresh], v[fresh], config=ScanConfig())) == 1
+    assert len(detect_changes(ts[fresh], v[fresh], config=new_only)) == 0
+
+
 def test_a_window_cut_short_by_either_end_of_the_series_is_not_complete():
     from regression_assets.stats.changepoint import ScanConfig, _scan_windows
 
