@@ -34,8 +34,8 @@ class ScanConfig:
     min_probability: float = 0.8  # P(|change| ≥ gate, in the found direction)
     # A change this far before the series' end has had its windows complete for a week: the data
     # around it will not change, so it needs less certainty than a new alert, which tomorrow's runs
-    # can still overturn. Old alerts that flickered at P ≈ 0.8 as the noise floor moved were most of
-    # the morning's retractions besides ramps (bench/EXPERIMENTS.md, session 6).
+    # can still overturn. An old alert flickering around P = 0.8 as new data moved the noise floor
+    # is one the morning view counts as retracted (bench/EXPERIMENTS.md, session 6).
     old_age_days: float = 14.0
     old_min_probability: float = 0.7
     separation_days: float = 5.0  # non-maximum suppression radius
