@@ -32,10 +32,10 @@ class ScanConfig:
     tail_t_threshold: float = 9.0  # ... when the scan statistic reaches this
     min_change_pct: float = 2.0  # magnitude gate, as Perfherder's
     min_probability: float = 0.8  # P(|change| ≥ gate, in the found direction)
-    # A change this far before the series' end has had its windows complete for a week: the data
-    # around it will not change, so it needs less certainty than a new alert, which tomorrow's runs
-    # can still overturn. An old alert flickering around P = 0.8 as new data moved the noise floor
-    # is one the morning view counts as retracted (bench/EXPERIMENTS.md, session 6).
+    # A change this far before the series' end has its windows all seen (7 days after it; 14 for the
+    # long scan): the data around it will not change, so it needs less certainty than a new alert,
+    # which tomorrow's runs can still overturn. An old alert flickering around P = 0.8 as new data
+    # moved the noise floor is one the morning view counts as retracted (bench/EXPERIMENTS.md, session 6).
     old_age_days: float = 14.0
     old_min_probability: float = 0.7
     separation_days: float = 5.0  # non-maximum suppression radius

@@ -135,8 +135,8 @@ def test_a_fresh_candidate_needs_the_higher_threshold():
 
 
 def test_an_old_change_is_judged_on_old_min_probability():
-    # 50 days on, the data around a change is settled and old_min_probability applies; 5 days after
-    # it, the change is new and must reach min_probability
+    # 50 days on, the data around a change is settled and old_min_probability applies; 6 days after
+    # it (day 70 is 2026-03-12), the change is new and must reach min_probability
     from regression_assets.stats.changepoint import ScanConfig
 
     ts, v = make_series(3, step_day=70, step_pct=4.0)
