@@ -203,8 +203,8 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
 
     Between two such candidates the level tells which: if it already sits near the final level, the
     later candidate is an echo of the earlier step; near the initial level, the earlier one is the
-    echo (a big step leaks into the scan window before it); in between, it is a ramp, reported at
-    its start.
+    echo (a big step leaks into the scan windows up to `fore_days` before it; further back, the two
+    are separate changes); in between, it is a ramp, reported at its start.
     """
     times = sc["time"].to_numpy()
     groups: list[list[int]] = []
@@ -237,7 +237,12 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
                 continue
         frac = (mm - mb) / (ma - mb) if ma != mb else 0.5
         if frac < 0.35:
-            groups[-1] = [i]  # the earlier candidate was the echo
+            if times[i] - times[g[-1]] > cfg.fore_days * DAY_NS:
+                # the earlier candidate's windows never saw this change: not its echo but a change of
+                # its own (a small step a week or two before a big one), judged on its own
+                groups.append([i])
+            else:
+                groups[-1] = [i]  # the earlier candidate was the echo
         elif frac > 0.65:
             continue  # this one is the echo
         else:
