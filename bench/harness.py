@@ -289,6 +289,9 @@ def goals(res: dict) -> dict:
         out["default >= 20,000 points/s"] = (pps, pps >= 20_000)
     if "found_share" in mo:
         out["morning: >= 95 % of changes found"] = (mo["found_share"], mo["found_share"] >= 0.95)
+        fg = mo.get("found_share_gap_aware")
+        if fg is not None and fg == fg:
+            out["morning: >= 95 % found, changes in data gaps matched where they first show"] = (fg, fg >= 0.95)
         floor = mo.get("floor_median_delay_days_3pt", float("nan"))
         out[f"morning: median delay <= 2 days (data floor at 3 points: {floor:.2f} d)"] = (
             mo["median_delay_days"],
@@ -457,7 +460,9 @@ def render_md(r: dict) -> str:
         "from the change to the first morning it is matched; retracted = share of new alerts (no alert of "
         "the same direction within 7 days on the previous cut) with no such alert two cuts later (the "
         "change is no longer reported); moved or retracted = the same with 1 day instead of 7 (the alert "
-        "a sheriff saw, at its push, is gone: mostly a change point that moved by more than a day)."
+        "a sheriff saw, at its push, is gone: mostly a change point that moved by more than a day). "
+        "gap-aware: found and median delay with a change that starts inside a data gap matched where it "
+        "first shows, as in the gap-aware columns of (a)."
     )
     fl = next((v for v in r["morning"].values() if "floor_median_delay_days_3pt" in v), None)
     if fl:
@@ -470,17 +475,19 @@ def render_md(r: dict) -> str:
         )
     L.append("")
     L.append(
-        "| method | changes | found | median delay d | p90 delay d | new alerts | retracted | "
-        "moved or retracted | points/s |"
+        "| method | changes | found | median delay d | p90 delay d | gap-aware found / median delay d | "
+        "new alerts | retracted | moved or retracted | points/s |"
     )
-    L.append("|---|---|---|---|---|---|---|---|---|")
+    L.append("|---|---|---|---|---|---|---|---|---|---|")
     for n, v in r["morning"].items():
         if "found_share" not in v:
-            L.append(f"| {n} | unavailable: {v.get('unavailable', '')[:80]} ||||||||")
+            L.append(f"| {n} | unavailable: {v.get('unavailable', '')[:80]} |||||||||")
             continue
+        gap = (f"{_f(v['found_share_gap_aware'])} / {_f(v['median_delay_days_gap_aware'], 1)}"
+               if v.get("found_gap_aware") is not None else "—")
         L.append(
             f"| {n} | {v['changes']} | {_f(v['found_share'])} | {_f(v['median_delay_days'], 1)} | "
-            f"{_f(v['p90_delay_days'], 1)} | {v['new_alerts']} | {_f(v['retracted_share'])} | "
+            f"{_f(v['p90_delay_days'], 1)} | {gap} | {v['new_alerts']} | {_f(v['retracted_share'])} | "
             f"{_f(v['moved_or_retracted_share'])} | {_pps(v['points_per_s'])} |"
         )
     L.append("")

@@ -5,6 +5,8 @@ on day 20 and run every 2 days to the end of the series.
 - found: a true change (starting before the last cut) is found if some cut's alerts match it under the
   tolerance rule (bench/score.py);
 - delay: days from its start to the first cut on which it is matched (median and 90th percentile);
+- the same, gap-aware (`found_share_gap_aware`, `median_delay_days_gap_aware`): a change that starts
+  inside a data gap matched where it first shows (bench/score.py), as the generated set's gap-aware F1;
 - flip-flops, at two tolerances: an alert is "new" on cut k if cut k-1 has no alert of the same
   direction within `tol` of it; it vanished if cut k+2 (two cuts later) has no such alert either.
   Share = vanished / new alerts that have a cut k+2. tol = 7 days (`retracted_share`: the change is no
@@ -59,7 +61,7 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     """One series' cuts: its changes' first-found delays, the data floor, flip-flop counts, timing."""
     cut_times = [first_day + d * DAY for d in range(FIRST_CUT_DAY, int(n_days) + 1, STEP_DAYS)]
     out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "delays": [],
-           "floor": {k: [] for k in FLOOR_POINTS}}
+           "delays_gap_aware": [], "floor": {k: [] for k in FLOOR_POINTS}}
     per_cut: list[tuple[np.ndarray, np.ndarray]] = []
     for ct in cut_times:
         k = int(np.searchsorted(ts, ct, side="left"))
@@ -81,25 +83,29 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     tr = tr.reset_index(drop=True)
     starts = pd.to_datetime(tr["start"]).to_numpy(dtype="datetime64[ns]")
     eligible = starts < cut_times[-1] if cut_times else np.zeros(len(tr), bool)
-    first_found: list[float | None] = [None] * len(tr)
+    gap_aware = "first_point" in tr
+    first_found: dict[bool, list[float | None]] = {g: [None] * len(tr) for g in (False, gap_aware)}
     for ct, (a_ts, a_dir) in zip(cut_times, per_cut, strict=True):
         if a_ts.size == 0:
             continue
         visible = tr[starts < ct]
         if not len(visible):
             continue
-        res, _ = match_series(visible, pd.DataFrame({"timestamp": a_ts, "direction": a_dir}))
-        for row_i, r in zip(visible.index, res, strict=True):
-            if r is not None and first_found[row_i] is None:
-                first_found[row_i] = float((ct - starts[row_i]) / DAY)
+        for g, found in first_found.items():
+            res, _ = match_series(visible, pd.DataFrame({"timestamp": a_ts, "direction": a_dir}), gap_aware=g)
+            for row_i, r in zip(visible.index, res, strict=True):
+                if r is not None and found[row_i] is None:
+                    found[row_i] = float((ct - starts[row_i]) / DAY)
     cut_arr = np.array(cut_times, dtype="datetime64[ns]")
     cut_idx = np.searchsorted(ts, cut_arr, side="left")
     for i in range(len(tr)):
         if not eligible[i]:
             continue
         out["changes"] += 1
-        if first_found[i] is not None:
-            out["delays"].append(first_found[i])
+        if first_found[False][i] is not None:
+            out["delays"].append(first_found[False][i])
+        if gap_aware and first_found[True][i] is not None:
+            out["delays_gap_aware"].append(first_found[True][i])
         # the floor: no detector can alert on a cut holding fewer points after the change
         j = int(np.searchsorted(ts, starts[i], side="left"))
         for need in FLOOR_POINTS:
@@ -130,6 +136,8 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
     tot = {k: sum(p[k] for p in parts) for k in
            ("seconds", "points", "calls", "errors", "changes", "new", "retracted", "new_1d", "moved")}
     delays = [d for p in parts for d in p["delays"]]
+    delays_gap = [d for p in parts for d in p["delays_gap_aware"]]
+    has_gap = "first_point" in truth
     floor = {k: [d for p in parts for d in p["floor"][k]] for k in FLOOR_POINTS}
     n_changes, n_found = tot["changes"], len(delays)
     return {
@@ -140,6 +148,9 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
         "found_share": n_found / n_changes if n_changes else float("nan"),
         "median_delay_days": float(np.median(delays)) if delays else float("nan"),
         "p90_delay_days": float(np.percentile(delays, 90)) if delays else float("nan"),
+        "found_gap_aware": len(delays_gap) if has_gap else None,
+        "found_share_gap_aware": len(delays_gap) / n_changes if has_gap and n_changes else float("nan"),
+        "median_delay_days_gap_aware": float(np.median(delays_gap)) if delays_gap else float("nan"),
         # the fastest any detector could be on these cuts: the first cut with >= k points after each change
         **{f"floor_median_delay_days_{k}pt": float(np.median(v)) if v else float("nan") for k, v in floor.items()},
         "new_alerts": tot["new"],

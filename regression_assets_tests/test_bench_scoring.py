@@ -89,6 +89,32 @@ def test_to_frames_first_point_is_the_first_data_point_at_or_after_the_start():
     assert pd.Timestamp(truth["first_point"].iat[0]) == T("2025-01-15 08:00")
 
 
+def _alert_after_gap(ts, vals, lib):
+    """A stand-in detector: one regression at the first point after the series' data gap, once seen."""
+    gap_end = np.flatnonzero(np.diff(ts) > np.timedelta64(3, "D"))
+    if not gap_end.size or gap_end[0] + 1 >= len(ts):
+        return pd.DataFrame(columns=["timestamp", "direction"])
+    return pd.DataFrame({"timestamp": [ts[gap_end[0] + 1]], "direction": ["regression"]})
+
+
+def test_morning_view_counts_a_change_in_a_gap_found_only_gap_aware():
+    from bench.morning import run_morning
+
+    # a run a day for 60 days, no data on days 30-35; the change starts on day 30.5, first shows on day 36
+    first = np.datetime64("2025-01-01T00:00", "ns")
+    days = [d for d in range(60) if not 30 <= d < 36]
+    ts = np.array([first + np.timedelta64(d * 24 + 8, "h") for d in days], dtype="datetime64[ns]")
+    start = first + np.timedelta64(30 * 24 + 12, "h")
+    truth = _truth([("a", start, start, "step", "regression", 5.0)])
+    truth["first_point"] = ts[np.searchsorted(ts, start)]
+    meta = pd.DataFrame({"series_id": ["a"], "first_day": [first], "n_days": [60]})
+    m = run_morning(_alert_after_gap, [("a", ts, np.ones(len(ts)), True)], truth, meta)
+    assert (m["changes"], m["found"], m["found_gap_aware"]) == (1, 0, 1)
+    assert m["found_share"] == 0.0 and m["found_share_gap_aware"] == 1.0
+    # day 36's point (08:00) is on the cut of day 38 (cuts every 2nd day from day 20): 7.5 days after the start
+    assert m["median_delay_days_gap_aware"] == 7.5
+
+
 def test_score_generated_hand_computed():
     truth = _truth(
         [
