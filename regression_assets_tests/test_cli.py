@@ -249,3 +249,11 @@ def test_main_in_process(tmp_path, capsys):
     assert main(["detect", "--input", str(inp), "--output", str(out), "--method", "perfherder"]) == 0
     assert len(pd.read_csv(out)) == 1
     assert "1 changes" in capsys.readouterr().err
+
+
+def test_the_cli_does_not_import_dagster_until_a_subcommand_needs_it():
+    # other tools call `detect` once per file: importing Dagster for it cost ~0.8 s a call
+    code = ("import sys, regression_assets.cli as c; c.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dagster', 'pymc')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
