@@ -83,8 +83,8 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     tr = tr.reset_index(drop=True)
     starts = pd.to_datetime(tr["start"]).to_numpy(dtype="datetime64[ns]")
     eligible = starts < cut_times[-1] if cut_times else np.zeros(len(tr), bool)
-    gap_aware = "first_point" in tr
-    first_found: dict[bool, list[float | None]] = {g: [None] * len(tr) for g in (False, gap_aware)}
+    gap_aware = "first_point" in tr  # the generated truth has it; other truth frames may not
+    first_found: dict[bool, list[float | None]] = {g: [None] * len(tr) for g in ((False, True) if gap_aware else (False,))}
     for ct, (a_ts, a_dir) in zip(cut_times, per_cut, strict=True):
         if a_ts.size == 0:
             continue
