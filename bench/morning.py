@@ -57,6 +57,23 @@ def flip_flops(per_cut: list[tuple[np.ndarray, np.ndarray]], tol) -> tuple[int, 
 FLOOR_POINTS = (1, 3)  # the data floor: first cut holding this many points after a change
 
 
+def _first_found(tr: pd.DataFrame, starts: np.ndarray, cut_times: list, per_cut: list,
+                 gap_aware: bool) -> list[float | None]:
+    """Days from each change's start to the first cut whose alerts match it (None: never matched)."""
+    found: list[float | None] = [None] * len(tr)
+    for ct, (a_ts, a_dir) in zip(cut_times, per_cut, strict=True):
+        if a_ts.size == 0:
+            continue
+        visible = tr[starts < ct]
+        if not len(visible):
+            continue
+        res, _ = match_series(visible, pd.DataFrame({"timestamp": a_ts, "direction": a_dir}), gap_aware=gap_aware)
+        for row_i, r in zip(visible.index, res, strict=True):
+            if r is not None and found[row_i] is None:
+                found[row_i] = float((ct - starts[row_i]) / DAY)
+    return found
+
+
 def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame) -> dict:
     """One series' cuts: its changes' first-found delays, the data floor, flip-flop counts, timing."""
     cut_times = [first_day + d * DAY for d in range(FIRST_CUT_DAY, int(n_days) + 1, STEP_DAYS)]
@@ -83,29 +100,19 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     tr = tr.reset_index(drop=True)
     starts = pd.to_datetime(tr["start"]).to_numpy(dtype="datetime64[ns]")
     eligible = starts < cut_times[-1] if cut_times else np.zeros(len(tr), bool)
-    gap_aware = "first_point" in tr  # the generated truth has it; other truth frames may not
-    first_found: dict[bool, list[float | None]] = {g: [None] * len(tr) for g in ((False, True) if gap_aware else (False,))}
-    for ct, (a_ts, a_dir) in zip(cut_times, per_cut, strict=True):
-        if a_ts.size == 0:
-            continue
-        visible = tr[starts < ct]
-        if not len(visible):
-            continue
-        for g, found in first_found.items():
-            res, _ = match_series(visible, pd.DataFrame({"timestamp": a_ts, "direction": a_dir}), gap_aware=g)
-            for row_i, r in zip(visible.index, res, strict=True):
-                if r is not None and found[row_i] is None:
-                    found[row_i] = float((ct - starts[row_i]) / DAY)
+    first_found = _first_found(tr, starts, cut_times, per_cut, gap_aware=False)
+    # the generated truth has first_point; other truth frames may not
+    first_found_gap = _first_found(tr, starts, cut_times, per_cut, gap_aware=True) if "first_point" in tr else None
     cut_arr = np.array(cut_times, dtype="datetime64[ns]")
     cut_idx = np.searchsorted(ts, cut_arr, side="left")
     for i in range(len(tr)):
         if not eligible[i]:
             continue
         out["changes"] += 1
-        if first_found[False][i] is not None:
-            out["delays"].append(first_found[False][i])
-        if gap_aware and first_found[True][i] is not None:
-            out["delays_gap_aware"].append(first_found[True][i])
+        if first_found[i] is not None:
+            out["delays"].append(first_found[i])
+        if first_found_gap is not None and first_found_gap[i] is not None:
+            out["delays_gap_aware"].append(first_found_gap[i])
         # the floor: no detector can alert on a cut holding fewer points after the change
         j = int(np.searchsorted(ts, starts[i], side="left"))
         for need in FLOOR_POINTS:
