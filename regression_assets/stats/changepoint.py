@@ -204,7 +204,8 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
     Between two such candidates the level tells which: if it already sits near the final level, the
     later candidate is an echo of the earlier step; near the initial level, the earlier one is the
     echo (a big step leaks into the scan windows up to `fore_days` before it; further back, the two
-    are separate changes); in between, it is a ramp, reported at its start.
+    are separate changes, or a ramp's slow start if the level climbs between them); in between, it is
+    a ramp, reported at its start.
     """
     times = sc["time"].to_numpy()
     groups: list[list[int]] = []
@@ -227,22 +228,28 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
                 g.append(i)
             continue
         mb, mm, ma = np.median(before), np.median(middle), np.median(after)
-        if far:
-            # beyond merge_days only a climbing level joins them: the middle's later half a tenth
-            # of the way further towards the final level than its earlier half
-            half = len(middle) // 2
-            climb = (np.median(middle[half:]) - np.median(middle[:half])) / (ma - mb) if ma != mb and half else 0.0
-            if climb < 0.1:
-                groups.append([i])
-                continue
+        # a climbing level: the middle's later half a tenth of the way further towards the final
+        # level than its earlier half
+        half = len(middle) // 2
+        climbs = ma != mb and half and \
+            (np.median(middle[half:]) - np.median(middle[:half])) / (ma - mb) >= 0.1
+        if far and not climbs:
+            groups.append([i])  # beyond merge_days only a climbing level joins them
+            continue
         frac = (mm - mb) / (ma - mb) if ma != mb else 0.5
         if frac < 0.35:
-            if times[i] - times[g[-1]] > cfg.fore_days * DAY_NS:
-                # the earlier candidate's windows never saw this change: not its echo but a change of
-                # its own (a small step a week or two before a big one), judged on its own
-                groups.append([i])
+            if times[i] - times[g[-1]] <= cfg.fore_days * DAY_NS:
+                # the last candidate was this one's echo; a ramp's earlier candidates stay
+                groups[-1] = g[:-1] + [i]
+            elif climbs:
+                # the earlier candidate's windows never saw this change, but the level climbs between
+                # them: the slow start of a ramp (a ramp reported twice, once from each end, was the
+                # commonest false alert, and its first alert moving to the second a retraction)
+                g.append(i)
             else:
-                groups[-1] = [i]  # the earlier candidate was the echo
+                # ... and it stays flat: a change of its own (a small step a week or two before a
+                # big one), judged on its own
+                groups.append([i])
         elif frac > 0.65:
             continue  # this one is the echo
         else:
