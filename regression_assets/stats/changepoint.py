@@ -231,7 +231,7 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
         # a climbing level: the middle's later half a tenth of the way further towards the final
         # level than its earlier half
         half = len(middle) // 2
-        climbs = ma != mb and half and \
+        climbs = half > 0 and ma != mb and \
             (np.median(middle[half:]) - np.median(middle[:half])) / (ma - mb) >= 0.1
         if far and not climbs:
             groups.append([i])  # beyond merge_days only a climbing level joins them
@@ -243,8 +243,8 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
                 groups[-1] = g[:-1] + [i]
             elif climbs:
                 # the earlier candidate's windows never saw this change, but the level climbs between
-                # them: the slow start of a ramp (a ramp reported twice, once from each end, was the
-                # commonest false alert, and its first alert moving to the second a retraction)
+                # them: a ramp's slow start, one change with it (taken for a step of its own, three
+                # tuning ramps were reported twice: bench/EXPERIMENTS.md, session 9)
                 g.append(i)
             else:
                 # ... and it stays flat: a change of its own (a small step a week or two before a
