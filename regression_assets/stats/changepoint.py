@@ -392,7 +392,10 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         cp, cp_last = sc["time"].iat[g[0]], sc["time"].iat[g[-1]]
         start = bounds[k - 1] if k > 0 else -np.inf
         end = bounds[k + 1] if k + 1 < len(groups) else np.inf
-        if len(g) == 1 and cfg.refine_days > 0:
+        # A step the short scan found is placed at the best split around it; a change only the long
+        # scan saw is mostly a ramp, along whose slope the best split wanders as data arrives (an
+        # alert moving by over a week: a retraction), so it stays at the long scan's peak.
+        if len(g) == 1 and cfg.refine_days > 0 and abs(sc["t"].iat[g[0]]) >= cfg.t_threshold:
             cp = cp_last = _refine(t, x, cp, start, end, cfg)
             bounds[k] = cp
         # A ramp is judged from before its first candidate to after its last one.
