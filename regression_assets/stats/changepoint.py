@@ -165,10 +165,14 @@ def _pick_candidates(sc: pd.DataFrame, cfg: ScanConfig) -> list[int]:
     return sorted(picked, key=lambda i: times[i])
 
 
+def _found_by_short_scan(sc: pd.DataFrame, i: int, cfg: ScanConfig) -> bool:
+    """Whether the short scan found candidate i (else only the long scan did)."""
+    return abs(float(sc["t"].iat[i])) >= cfg.t_threshold or "t_long" not in sc
+
+
 def _t_value(sc: pd.DataFrame, i: int, cfg: ScanConfig) -> float:
     """The scan statistic that found candidate i: the short scan's, or the long scan's if only it did."""
-    t = float(sc["t"].iat[i])
-    return t if abs(t) >= cfg.t_threshold or "t_long" not in sc else float(sc["t_long"].iat[i])
+    return float(sc["t"].iat[i] if _found_by_short_scan(sc, i, cfg) else sc["t_long"].iat[i])
 
 
 def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, scale: float,
@@ -395,7 +399,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         # A step the short scan found is placed at the best split around it; a change only the long
         # scan saw is mostly a ramp, along whose slope the best split wanders as data arrives (an
         # alert moving by over a week: a retraction), so it stays at the long scan's peak.
-        if len(g) == 1 and cfg.refine_days > 0 and abs(sc["t"].iat[g[0]]) >= cfg.t_threshold:
+        if len(g) == 1 and cfg.refine_days > 0 and _found_by_short_scan(sc, g[0], cfg):
             cp = cp_last = _refine(t, x, cp, start, end, cfg)
             bounds[k] = cp
         # A ramp is judged from before its first candidate to after its last one.
