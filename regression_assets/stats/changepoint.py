@@ -38,6 +38,12 @@ class ScanConfig:
     # moved the noise floor is one the morning view counts as retracted (bench/EXPERIMENTS.md, session 6).
     old_age_days: float = 14.0
     old_min_probability: float = 0.7
+    # A fresh change seen on this many runs or fewer, in the direction of the noise's long tail (the
+    # before segment's quantile skewness at least `skewed_noise`: slow runs, say), needs this: three
+    # runs in a row from a log-normal tail passed at P 0.94 and were retracted on the next mornings.
+    tail_few_runs: int = 4
+    skewed_noise: float = 0.25
+    tail_min_probability: float = 0.95
     separation_days: float = 5.0  # non-maximum suppression radius
     separation_pushes: int = 20  # ... and this many pushes (dense series)
     merge_days: float = 14.0  # same-direction candidates closer than this are one (slow) change
@@ -77,6 +83,14 @@ def _noise_scale(x: np.ndarray) -> float:
     d = np.diff(x)
     s = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
     return float(max(s, 1e-6))
+
+
+def _quantile_skewness(x: np.ndarray) -> float:
+    """(q90 + q10 - 2 q50) / (q90 - q10): > 0 for a long upper tail; about 0.47 for log-normal (σ 0.8) noise."""
+    if len(x) < 10:
+        return 0.0
+    q10, q50, q90 = np.quantile(x, [0.1, 0.5, 0.9])
+    return float((q90 + q10 - 2.0 * q50) / (q90 - q10)) if q90 > q10 else 0.0
 
 
 def _window_sums(t: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray):
@@ -413,7 +427,12 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
                 delta, lo, hi, prob = d2 + shift, lo2 + shift, hi2 + shift, p2
         pct = 100.0 * np.expm1(delta)
         old = t[-1] - cp >= cfg.old_age_days * DAY_NS
-        if abs(pct) < cfg.min_change_pct or prob < (cfg.old_min_probability if old else cfg.min_probability):
+        need = cfg.old_min_probability if old else cfg.min_probability
+        if na <= cfg.tail_few_runs and t[-1] < cp + cfg.fore_days * DAY_NS:
+            before = x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
+            if np.sign(delta) * _quantile_skewness(before) >= cfg.skewed_noise:
+                need = max(need, cfg.tail_min_probability)
+        if abs(pct) < cfg.min_change_pct or prob < need:
             continue
         worse = (pct > 0) == bool(lower_is_better)
         direction = SCALE_CHANGE if is_scale_change(pct) else "regression" if worse else "improvement"
