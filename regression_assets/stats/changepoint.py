@@ -189,11 +189,20 @@ def _t_value(sc: pd.DataFrame, i: int, cfg: ScanConfig) -> float:
     return float(sc["t"].iat[i] if _found_by_short_scan(sc, i, cfg) else sc["t_long"].iat[i])
 
 
+def _segment_before(t: np.ndarray, x: np.ndarray, start: float, cp: float, cfg: ScanConfig) -> np.ndarray:
+    """The points a change at `cp` is judged against: back to the previous change, at most segment_cap_days."""
+    return x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
+
+
+def _segment_after(t: np.ndarray, x: np.ndarray, cp: float, end: float, cfg: ScanConfig) -> np.ndarray:
+    """The points after a change at `cp`: up to the next change, at most segment_cap_days."""
+    return x[(t >= cp) & (t < min(end, cp + cfg.segment_cap_days * DAY_NS))]
+
+
 def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, scale: float,
            cfg: ScanConfig) -> tuple[float, float, float, float, int, int]:
     """Δ (log), its 80% interval and P(|change| ≥ gate in Δ's direction) from the two segments."""
-    before = x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
-    after = x[(t >= cp) & (t < min(end, cp + cfg.segment_cap_days * DAY_NS))]
+    before, after = _segment_before(t, x, start, cp, cfg), _segment_after(t, x, cp, end, cfg)
     tail = end == np.inf and len(after) == int((t >= cp).sum())  # the after segment ends the series
     if len(before) < cfg.min_before or len(after) < (cfg.tail_min_after if tail else cfg.min_after):
         return 0.0, 0.0, 0.0, 0.0, len(before), len(after)
@@ -420,8 +429,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         delta, lo, hi, prob, nb, na = _judge(t, x, start, cp, end, scale, cfg)
         if len(g) > 1:
             d2, lo2, hi2, p2, _, na = _judge(t, x, start, cp_last, end, scale, cfg)
-            before = x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
-            after = x[(t >= cp_last) & (t < min(end, cp_last + cfg.segment_cap_days * DAY_NS))]
+            before, after = _segment_before(t, x, start, cp, cfg), _segment_after(t, x, cp_last, end, cfg)
             if len(before) and len(after):
                 shift = sps.trim_mean(after, 0.1) - sps.trim_mean(before, 0.1) - d2
                 delta, lo, hi, prob = d2 + shift, lo2 + shift, hi2 + shift, p2
@@ -429,8 +437,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         old = t[-1] - cp >= cfg.old_age_days * DAY_NS
         need = cfg.old_min_probability if old else cfg.min_probability
         if na <= cfg.tail_few_runs and t[-1] < cp + cfg.fore_days * DAY_NS:
-            before = x[(t >= max(start, cp - cfg.segment_cap_days * DAY_NS)) & (t < cp)]
-            if np.sign(delta) * _quantile_skewness(before) >= cfg.skewed_noise:
+            if np.sign(delta) * _quantile_skewness(_segment_before(t, x, start, cp, cfg)) >= cfg.skewed_noise:
                 need = max(need, cfg.tail_min_probability)
         if abs(pct) < cfg.min_change_pct or prob < need:
             continue
