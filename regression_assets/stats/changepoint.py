@@ -38,11 +38,6 @@ class ScanConfig:
     # moved the noise floor is one the morning view counts as retracted (bench/EXPERIMENTS.md, session 6).
     old_age_days: float = 14.0
     old_min_probability: float = 0.7
-    # ... and, when its back window is all seen too, a lower magnitude gate (its estimate and P(|change|
-    # ≥ this)): as the data around a true 2.0-2.3 % step settle, P(|change| ≥ 2 %) tends to 0.5 and the
-    # estimate wanders either side of 2 %, so such an alert came and went from one morning to the next.
-    # New alerts keep min_change_pct. `probability` is against the gate applied.
-    old_min_change_pct: float = 1.5
     # A fresh change seen on this many runs or fewer, in the direction of the noise's long tail (the
     # before segment's quantile skewness at least `skewed_noise`: slow runs, say), needs this: three
     # runs in a row from a log-normal tail passed at P 0.94 and were retracted on the next mornings.
@@ -205,9 +200,8 @@ def _segment_after(t: np.ndarray, x: np.ndarray, cp: float, end: float, cfg: Sca
 
 
 def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, scale: float,
-           cfg: ScanConfig, gate_pct: float | None = None) -> tuple[float, float, float, float, int, int]:
-    """Δ (log), its 80% interval and P(|change| ≥ gate in Δ's direction) from the two segments (the
-    gate: `gate_pct`, by default cfg.min_change_pct)."""
+           cfg: ScanConfig) -> tuple[float, float, float, float, int, int]:
+    """Δ (log), its 80% interval and P(|change| ≥ gate in Δ's direction) from the two segments."""
     before, after = _segment_before(t, x, start, cp, cfg), _segment_after(t, x, cp, end, cfg)
     tail = end == np.inf and len(after) == int((t >= cp).sum())  # the after segment ends the series
     if len(before) < cfg.min_before or len(after) < (cfg.tail_min_after if tail else cfg.min_after):
@@ -223,7 +217,7 @@ def _judge(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float, sc
         # their mean, not their median. Count only the part of the change the medians agree with.
         agreed = np.sign(delta) * (np.median(after) - np.median(before))
         delta = float(np.sign(delta) * min(abs(delta), max(agreed, 0.0)))
-    gate = np.log1p((cfg.min_change_pct if gate_pct is None else gate_pct) / 100.0)
+    gate = np.log1p(cfg.min_change_pct / 100.0)
     df = max(min(len(before), len(after)) - 1, 1)
     prob = float(sps.t.cdf((abs(delta) - gate) / se, df))
     lo, hi = delta + sps.t.ppf([0.1, 0.9], df) * se
@@ -402,12 +396,10 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     """Changes in one series: one row per change, at the first data point after it.
 
     Columns: RESULT_COLUMNS. `probability` is P(the change is at least the magnitude gate, in the
-    reported direction) from the segments either side (the gate: `min_change_pct`, or
-    `old_min_change_pct` for an old change whose windows are all seen: see ScanConfig);
-    `magnitude_pct` its point estimate. `direction` is "regression", "improvement", or "scale_change"
-    for a level that moved by 50x or more (a unit change or a broken test: see
-    `detectors.SCALE_CHANGE_FACTOR`). Non-finite and non-positive values are ignored (the scan works
-    on log values).
+    reported direction) from the segments either side; `magnitude_pct` its point estimate. `direction`
+    is "regression", "improvement", or "scale_change" for a level that moved by 50x or more (a unit
+    change or a broken test: see `detectors.SCALE_CHANGE_FACTOR`). Non-finite and non-positive values
+    are ignored (the scan works on log values).
     """
     cfg = config or ScanConfig()
     pts = clean_points(np.asarray(timestamps), np.asarray(values), mad_threshold=cfg.mad_threshold)
@@ -444,14 +436,10 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         pct = 100.0 * np.expm1(delta)
         old = t[-1] - cp >= cfg.old_age_days * DAY_NS
         need = cfg.old_min_probability if old else cfg.min_probability
-        min_pct = cfg.min_change_pct
-        if old and sc["complete"].iat[g[0]] and cfg.old_min_change_pct < cfg.min_change_pct:
-            min_pct = cfg.old_min_change_pct
-            prob = _judge(t, x, start, cp_last, end, scale, cfg, gate_pct=min_pct)[3]
         if na <= cfg.tail_few_runs and t[-1] < cp + cfg.fore_days * DAY_NS:
             if np.sign(delta) * _quantile_skewness(_segment_before(t, x, start, cp, cfg)) >= cfg.skewed_noise:
                 need = max(need, cfg.tail_min_probability)
-        if abs(pct) < min_pct or prob < need:
+        if abs(pct) < cfg.min_change_pct or prob < need:
             continue
         worse = (pct > 0) == bool(lower_is_better)
         direction = SCALE_CHANGE if is_scale_change(pct) else "regression" if worse else "improvement"
