@@ -37,8 +37,10 @@ def _same(a_ts: np.ndarray, a_dir: np.ndarray, ts, direction, tol) -> bool:
     return bool(np.any((a_dir == direction) & (np.abs(a_ts - ts) <= tol)))
 
 
-def flip_flops(per_cut: list[tuple[np.ndarray, np.ndarray]], tol) -> tuple[int, int]:
-    """(new alerts that have a cut two later, of which vanished) over one series' cuts."""
+def flip_flops(per_cut: list[tuple[np.ndarray, np.ndarray]], tol, vanished: list | None = None) -> tuple[int, int]:
+    """(new alerts that have a cut two later, of which vanished) over one series' cuts.
+
+    `vanished`, if given, gets (cut index, alert timestamp, direction) of each alert that vanished."""
     new = gone = 0
     empty = (np.array([], "datetime64[ns]"), np.array([], dtype=object))
     for k in range(len(per_cut) - 2):
@@ -51,6 +53,8 @@ def flip_flops(per_cut: list[tuple[np.ndarray, np.ndarray]], tol) -> tuple[int, 
             new += 1
             if not _same(nxt_ts, nxt_dir, t, d, tol):
                 gone += 1
+                if vanished is not None:
+                    vanished.append((k, t, d))
     return new, gone
 
 
@@ -118,16 +122,20 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
         for need in FLOOR_POINTS:
             ok = np.flatnonzero((cut_idx - j >= need) & (cut_arr > starts[i]))
             out["floor"][need].append(float((cut_times[ok[0]] - starts[i]) / DAY) if ok.size else np.inf)
-    out["new"], out["retracted"] = flip_flops(per_cut, 7 * DAY)
+    vanished: list = []
+    out["new"], out["retracted"] = flip_flops(per_cut, 7 * DAY, vanished)
+    out["retracted_alerts"] = [(sid, cut_times[k], t, d) for k, t, d in vanished]
     out["new_1d"], out["moved"] = flip_flops(per_cut, DAY)
     return out
 
 
-def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, processes: int = 1) -> dict:
+def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, processes: int = 1,
+                list_retracted: bool = False) -> dict:
     """series: [(sid, timestamps, values, lower_is_better)] (generated); returns the morning metrics.
 
     `processes` > 1 runs series in a process pool (fn must be picklable); `seconds` is the time spent
-    in fn summed over all calls, so points/s stays a single-core figure either way.
+    in fn summed over all calls, so points/s stays a single-core figure either way. `list_retracted`
+    adds `retracted_alerts`: (series, cut time, alert timestamp, direction) of every retracted alert.
     """
     first_day = dict(zip(meta["series_id"], pd.to_datetime(meta["first_day"]).to_numpy(), strict=True))
     n_days = dict(zip(meta["series_id"], meta["n_days"], strict=True))
@@ -170,4 +178,5 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
         "points": tot["points"],
         "points_per_s": tot["points"] / tot["seconds"] if tot["seconds"] else float("nan"),
         "errors": tot["errors"],
+        **({"retracted_alerts": [a for p in parts for a in p["retracted_alerts"]]} if list_retracted else {}),
     }

@@ -201,3 +201,42 @@ def test_default_detector_quality_floor():
     assert sc.n_true >= 8
     assert sc.recall >= RECALL_FLOOR, sc
     assert sc.precision >= PRECISION_FLOOR, sc
+
+
+def test_flip_flops_lists_the_alerts_that_vanished():
+    from bench.morning import flip_flops
+
+    d10, d20 = np.datetime64("2025-01-10", "ns"), np.datetime64("2025-01-20", "ns")
+
+    def cut(*alerts):
+        return (np.array([a[0] for a in alerts], "datetime64[ns]"), np.array([a[1] for a in alerts], dtype=object))
+
+    # day 10's regression is new on cut 0 and gone two cuts later; day 20's improvement stays
+    per_cut = [cut((d10, "regression")), cut((d10, "regression"), (d20, "improvement")),
+               cut((d20, "improvement")), cut((d20, "improvement"))]
+    vanished: list = []
+    assert flip_flops(per_cut, np.timedelta64(7, "D"), vanished) == (2, 1)
+    assert vanished == [(0, d10, "regression")]
+    assert flip_flops(per_cut, np.timedelta64(7, "D")) == (2, 1)
+
+
+def test_morning_view_lists_retracted_alerts_only_when_asked():
+    from bench.morning import run_morning
+
+    first = np.datetime64("2025-01-01T00:00", "ns")
+    ts = np.array([first + np.timedelta64(d * 24 + 8, "h") for d in range(60)], dtype="datetime64[ns]")
+    meta = pd.DataFrame({"series_id": ["a"], "first_day": [first], "n_days": [60]})
+    truth = _truth([]).assign(first_point=pd.Series(dtype="datetime64[ns]"))
+
+    def on_day_31_only(t, v, lib):  # an alert at day 31's run on the one cut it ends (day 32's), never again
+        n_days = (t[-1] - first) / np.timedelta64(1, "D")
+        if 30 <= n_days < 32:
+            return pd.DataFrame({"timestamp": [t[-1]], "direction": ["regression"]})
+        return pd.DataFrame(columns=["timestamp", "direction"])
+
+    series = [("a", ts, np.ones(len(ts)), True)]
+    assert "retracted_alerts" not in run_morning(on_day_31_only, series, truth, meta)
+    m = run_morning(on_day_31_only, series, truth, meta, list_retracted=True)
+    assert m["retracted"] == 1
+    ((sid, cut_time, alert, direction),) = m["retracted_alerts"]
+    assert (sid, direction, alert) == ("a", "regression", ts[31]) and cut_time == first + np.timedelta64(32, "D")
