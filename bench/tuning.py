@@ -22,7 +22,7 @@ from bench import generate as gen
 from bench.methods import iter_series
 from bench.morning import run_morning
 from bench.score import match_series, score_generated
-from regression_assets.stats.changepoint import ScanConfig, detect_changes
+from regression_assets.stats.changepoint import RESULT_COLUMNS, ScanConfig, detect_changes
 
 TUNING_SETS = {"tune": gen.TUNE_SEED, "tune2": 20261103, "tune3": 20261105}
 
@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     pts, truth, meta = gen.to_frames(gen.generate(TUNING_SETS[args.set], args.n, prefix=f"{args.set}-"))
     series = list(iter_series(pts))
 
-    found = [fn(ts, v, lib).assign(series_id=sid) for sid, ts, v, lib in series]
-    alerts = pd.concat([a for a in found if len(a)], ignore_index=True)
+    found = [a for a in (fn(ts, v, lib).assign(series_id=sid) for sid, ts, v, lib in series) if len(a)]
+    alerts = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["series_id", *RESULT_COLUMNS])
     sc, tr = score_generated(truth, alerts, meta)
     gap, _ = score_generated(truth, alerts, meta, gap_aware=True)
     print(f"{args.set} {args.overrides or 'defaults'}: F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}; "
