@@ -2,11 +2,11 @@
 
     python -m bench.tuning tune3 [--set t_threshold=4.2 ...] [--errors] [--retractions] [--whole-only]
 
-Sets (300 series each unless --n): "tune" (bench/generate.py's TUNE_SEED) and two more tuning seeds,
-"tune2" and "tune3" (bench/EXPERIMENTS.md, sessions 5 and 11). The report seed is not offered: nothing
-is tuned on it. `--set` overrides a `ScanConfig` field for this run. Prints F1 on the whole series
-(strict and gap-aware), the morning view's found share / median delay / retracted share, and with
-`--errors` every missed change and unmatched alert, with `--retractions` every retracted alert.
+Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune", "tune2" and "tune3"; the
+report seed is not offered: nothing is tuned on it. `--set` overrides a `ScanConfig` field for this
+run. Prints F1 on the whole series (strict and gap-aware), the morning view's found share / median
+delay / retracted share, and with `--errors` every missed change and unmatched alert, with
+`--retractions` every retracted alert.
 Takes ~5 min for 300 series on 2 cores (the morning view runs in 2 processes).
 """
 
@@ -19,12 +19,10 @@ import functools
 import pandas as pd
 
 from bench import generate as gen
-from bench.methods import iter_series
+from bench.methods import iter_series, run_inproc
 from bench.morning import run_morning
 from bench.score import match_series, score_generated
-from regression_assets.stats.changepoint import RESULT_COLUMNS, ScanConfig, detect_changes
-
-TUNING_SETS = {"tune": gen.TUNE_SEED, "tune2": 20261103, "tune3": 20261105}
+from regression_assets.stats.changepoint import ScanConfig, detect_changes
 
 
 def config_from(pairs: list[str]) -> ScanConfig:
@@ -46,7 +44,7 @@ def _detect(cfg: ScanConfig, timestamps, values, lower_is_better) -> pd.DataFram
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("set", choices=sorted(TUNING_SETS))
+    ap.add_argument("set", choices=sorted(gen.TUNING_SEEDS))
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--errors", action="store_true", help="list missed changes and unmatched alerts")
@@ -55,16 +53,15 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     cfg = config_from(args.overrides)
     fn = functools.partial(_detect, cfg)
-    pts, truth, meta = gen.to_frames(gen.generate(TUNING_SETS[args.set], args.n, prefix=f"{args.set}-"))
+    pts, truth, meta = gen.to_frames(gen.generate(gen.TUNING_SEEDS[args.set], args.n, prefix=f"{args.set}-"))
     series = list(iter_series(pts))
 
-    found = [a for a in (fn(ts, v, lib).assign(series_id=sid) for sid, ts, v, lib in series) if len(a)]
-    alerts = pd.concat(found, ignore_index=True) if found else pd.DataFrame(columns=["series_id", *RESULT_COLUMNS])
+    alerts, info = run_inproc(fn, series)
     sc, tr = score_generated(truth, alerts, meta)
     gap, _ = score_generated(truth, alerts, meta, gap_aware=True)
     print(f"{args.set} {args.overrides or 'defaults'}: F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}; "
           f"steps {sc.recall_step:.3f}, ramps {sc.recall_ramp:.3f}), gap-aware {gap.f1:.3f}, "
-          f"{sc.false_alerts_quiet} alerts on quiet series, {sc.n_alerts} alerts", flush=True)
+          f"{sc.false_alerts_quiet} alerts on quiet series, {sc.n_alerts} alerts, {info['errors']} series failed", flush=True)
     if args.errors:
         for r in tr[~tr["found"]].itertuples():
             print(f"  missed {r.series_id} {r.start:%Y-%m-%d} {r.kind} {r.magnitude_pct:+.1f}% {r.direction}")

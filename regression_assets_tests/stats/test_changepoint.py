@@ -133,9 +133,9 @@ def _tuning_series():
 
 @functools.cache
 def _second_tuning_series():
-    from bench.generate import generate
+    from bench.generate import TUNING_SEEDS, generate
 
-    return generate(20261103, 245, prefix="tune2-")  # bench/EXPERIMENTS.md's second tuning seed
+    return generate(TUNING_SEEDS["tune2"], 245, prefix="tune2-")
 
 
 @pytest.mark.parametrize(("index", "cut"), [(18, None), (57, None), (190, None), (23, "2026-01-16"),
