@@ -22,7 +22,16 @@ from bench import generate as gen
 from bench.methods import iter_series, load_methods, run_method, write_input_csv
 from bench.morning import run_morning
 from bench.realise import load_realise, load_talos, score_realise, score_talos
-from bench.score import score_generated
+from bench.score import (
+    BOOTSTRAP_RESAMPLES,
+    BOOTSTRAP_SEED,
+    LEVEL,
+    bootstrap_weights,
+    f1_samples,
+    interval,
+    score_generated,
+    series_counts,
+)
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -84,6 +93,7 @@ def _timing(info: dict) -> dict:
 
 def run_generated(methods, names, points, truth, meta, work, tag) -> dict:
     res = {}
+    counts: dict[str, tuple[pd.DataFrame, pd.DataFrame]] = {}  # per-series counts, strict and gap-aware
     for name in names:
         m = methods[name]
         if m.unavailable:
@@ -97,6 +107,7 @@ def run_generated(methods, names, points, truth, meta, work, tag) -> dict:
             continue
         sc, tr = score_generated(truth, alerts, meta)
         gap, _ = score_generated(truth, alerts, meta, gap_aware=True)
+        counts[name] = (series_counts(truth, alerts, meta)[0], series_counts(truth, alerts, meta, gap_aware=True)[0])
         tr = tr.merge(meta[["series_id", "noise"]], on="series_id")
         res[name] = {
             **sc.as_dict(),
@@ -107,7 +118,20 @@ def run_generated(methods, names, points, truth, meta, work, tag) -> dict:
                 tr[(tr["kind"] == "step") & (tr["magnitude_pct"].abs() < 5)]["found"].mean()
             ),
         }
+    _f1_intervals(res, counts, len(meta))
     return res
+
+
+def _f1_intervals(res: dict, counts: dict, n_series: int) -> None:
+    """Add each method's F1 interval (strict, gap-aware) and the default's paired F1 lead over it."""
+    w = bootstrap_weights(n_series)
+    samples = {n: (f1_samples(c, w), f1_samples(cg, w)) for n, (c, cg) in counts.items()}
+    for name, (f, fg) in samples.items():
+        res[name]["f1_ci90"] = interval(f)
+        res[name]["gap_aware"]["f1_ci90"] = interval(fg)
+        if "default" in samples and name != "default":
+            res[name]["default_f1_lead"] = {"value": res["default"]["f1"] - res[name]["f1"],
+                                            "ci90": interval(samples["default"][0] - f)}
 
 
 def run_cli_default(points: pd.DataFrame, work: Path) -> dict:
@@ -276,10 +300,11 @@ def goals(res: dict) -> dict:
     rl = res.get("realise", {})
     out: dict = {}
     if "f1" in g:
-        out["generated F1 >= 0.95"] = (g["f1"], g["f1"] >= 0.95)
+        out["generated F1 >= 0.95"] = (g["f1"], g["f1"] >= 0.95, g.get("f1_ci90"))
         if "gap_aware" in g:
             ga = g["gap_aware"]["f1"]
-            out["generated F1 >= 0.95, changes in data gaps matched where they first show"] = (ga, ga >= 0.95)
+            out["generated F1 >= 0.95, changes in data gaps matched where they first show"] = (
+                ga, ga >= 0.95, g["gap_aware"].get("f1_ci90"))
         out["false alerts per 1,000 quiet series-days <= 0.5"] = (
             g["false_per_1000_quiet_days"],
             g["false_per_1000_quiet_days"] <= 0.5,
@@ -288,16 +313,21 @@ def goals(res: dict) -> dict:
         pps = g.get("points_per_s") or 0.0
         out["default >= 20,000 points/s"] = (pps, pps >= 20_000)
     if "found_share" in mo:
-        out["morning: >= 95 % of changes found"] = (mo["found_share"], mo["found_share"] >= 0.95)
+        ci = mo.get("ci90", {})
+        out["morning: >= 95 % of changes found"] = (mo["found_share"], mo["found_share"] >= 0.95,
+                                                    ci.get("found_share"))
         fg = mo.get("found_share_gap_aware")
         if fg is not None and fg == fg:
-            out["morning: >= 95 % found, changes in data gaps matched where they first show"] = (fg, fg >= 0.95)
+            out["morning: >= 95 % found, changes in data gaps matched where they first show"] = (
+                fg, fg >= 0.95, ci.get("found_share_gap_aware"))
         floor = mo.get("floor_median_delay_days_3pt", float("nan"))
         out[f"morning: median delay <= 2 days (data floor at 3 points: {floor:.2f} d)"] = (
             mo["median_delay_days"],
             mo["median_delay_days"] <= 2,
+            ci.get("median_delay_days"),
         )
-        out["morning: <= 2 % retracted"] = (mo["retracted_share"], mo["retracted_share"] <= 0.02)
+        out["morning: <= 2 % retracted"] = (mo["retracted_share"], mo["retracted_share"] <= 0.02,
+                                            ci.get("retracted_share"))
     if "mean" in rl.get("default", {}):
         f_def = rl["default"]["mean"]["f1"]
         peers = {
@@ -305,7 +335,8 @@ def goals(res: dict) -> dict:
         }
         best = max(peers.values()) if peers else float("nan")
         out["REALISE F1 ahead of every peer"] = (f_def, bool(peers) and f_def > best)
-    return {k: {"value": v[0], "met": bool(v[1])} for k, v in out.items()}
+    return {k: {"value": v[0], "met": bool(v[1]), **({"ci90": v[2]} if len(v) > 2 and v[2] else {})}
+            for k, v in out.items()}
 
 
 def _f(x, nd=3) -> str:
@@ -319,6 +350,11 @@ def _f(x, nd=3) -> str:
 def _gap(v: dict) -> str:
     ga = v.get("gap_aware")
     return "—" if not ga else f"{_f(ga['precision'])} / {_f(ga['recall'])} / {_f(ga['f1'])}"
+
+
+def _ci(v: dict | None, key: str = "f1_ci90", nd: int = 3) -> str:
+    ci = (v or {}).get(key)
+    return "—" if not ci else f"{_f(ci[0], nd)}–{_f(ci[1], nd)}"
 
 
 def _pps(x) -> str:
@@ -368,29 +404,40 @@ def render_md(r: dict) -> str:
         "(same matcher otherwise); the goal table shows both. "
         f"E-Divisive is too slow for the whole set (O(n²) per pass): it ran on the first "
         f"{c['edivisive_series']} report series with {c['edivisive_permutations']} permutations; the "
-        "second table has every method on that same subsample."
+        "second table has every method on that same subsample. "
+        f"Intervals (here and in the goal table) are {LEVEL * 100:.0f} % percentile bootstrap intervals over series: "
+        f"{BOOTSTRAP_RESAMPLES:,} resamples of the series with replacement (seed {BOOTSTRAP_SEED}), the same "
+        "resamples for every method, so a difference between two methods is paired. They say how much a "
+        "number would move on another draw of series like these; they do not cover the generator's choices."
     )
     L.append("")
     for key, title in (("generated", "All report series"), ("generated_subsample", "E-Divisive's subsample")):
         L.append(f"### {title}")
         L.append("")
         L.append(
-            "| method | precision | recall | F1 | gap-aware P / R / F1 | recall steps | recall ramps | false "
-            "alerts / 1,000 quiet series-days | alerts | runtime s | points/s | end-to-end points/s |"
+            "| method | precision | recall | F1 | F1 90 % interval | gap-aware P / R / F1 | recall steps | recall "
+            "ramps | false alerts / 1,000 quiet series-days | alerts | runtime s | points/s | end-to-end points/s |"
         )
-        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for n, v in r[key].items():
             if "unavailable" in v and "f1" not in v:
-                L.append(f"| {n} | unavailable: {v['unavailable'][:80]} ||||||||||")
+                L.append(f"| {n} | unavailable: {v['unavailable'][:80]} |||||||||||")
                 continue
             note = f" (subsample of {v['subsample_series']})" if "subsample_series" in v else ""
             L.append(
-                f"| {n}{note} | {_f(v['precision'])} | {_f(v['recall'])} | {_f(v['f1'])} | {_gap(v)} | "
+                f"| {n}{note} | {_f(v['precision'])} | {_f(v['recall'])} | {_f(v['f1'])} | {_ci(v)} | {_gap(v)} | "
                 f"{_f(v['recall_step'])} | {_f(v['recall_ramp'])} | {_f(v['false_per_1000_quiet_days'], 2)} | "
                 f"{v['n_alerts']} | {_f(v['seconds'], 1)} | {_pps(v['points_per_s'])} | "
                 f"{_pps(v.get('end_to_end_points_per_s'))} |"
             )
         L.append("")
+        leads = [f"{n}{' (on its subsample)' if 'subsample_series' in v else ''} "
+                 f"{v['default_f1_lead']['value']:+.3f} ({_ci(v['default_f1_lead'], 'ci90')})"
+                 for n, v in r[key].items() if "default_f1_lead" in v and n != "nothing"]
+        if leads:
+            L.append("The default's F1 lead over each peer on these series (paired: the same resamples for "
+                     "both): " + "; ".join(leads) + ".")
+            L.append("")
     if "cli_default" in r:
         cd = r["cli_default"]
         L.append(
@@ -475,8 +522,8 @@ def render_md(r: dict) -> str:
         )
     L.append("")
     L.append(
-        "| method | changes | found | median delay d | p90 delay d | gap-aware found / median delay d | "
-        "new alerts | retracted | moved or retracted | points/s |"
+        "| method | changes | found (90 % interval) | median delay d (interval) | p90 delay d | gap-aware found / "
+        "median delay d | new alerts | retracted (interval) | moved or retracted | points/s |"
     )
     L.append("|---|---|---|---|---|---|---|---|---|---|")
     for n, v in r["morning"].items():
@@ -486,18 +533,20 @@ def render_md(r: dict) -> str:
         gap = (f"{_f(v['found_share_gap_aware'])} / {_f(v['median_delay_days_gap_aware'], 1)}"
                if v.get("found_gap_aware") is not None else "—")
         L.append(
-            f"| {n} | {v['changes']} | {_f(v['found_share'])} | {_f(v['median_delay_days'], 1)} | "
-            f"{_f(v['p90_delay_days'], 1)} | {gap} | {v['new_alerts']} | {_f(v['retracted_share'])} | "
+            f"| {n} | {v['changes']} | {_f(v['found_share'])} ({_ci(v.get('ci90'), 'found_share')}) | "
+            f"{_f(v['median_delay_days'], 1)} ({_ci(v.get('ci90'), 'median_delay_days', 1)}) | "
+            f"{_f(v['p90_delay_days'], 1)} | {gap} | {v['new_alerts']} | "
+            f"{_f(v['retracted_share'])} ({_ci(v.get('ci90'), 'retracted_share')}) | "
             f"{_f(v['moved_or_retracted_share'])} | {_pps(v['points_per_s'])} |"
         )
     L.append("")
     L.append("## Goals (default method)")
     L.append("")
     if r["goals"]:
-        L.append("| goal | value | met |")
-        L.append("|---|---|---|")
+        L.append("| goal | value | 90 % interval | met |")
+        L.append("|---|---|---|---|")
         for k, v in r["goals"].items():
-            L.append(f"| {k} | {_f(v['value'])} | {'yes' if v['met'] else '**no**'} |")
+            L.append(f"| {k} | {_f(v['value'])} | {_ci(v, 'ci90')} | {'yes' if v['met'] else '**no**'} |")
     else:
         L.append("The default method was unavailable in this run: no goal checked.")
     L.append("")

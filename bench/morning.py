@@ -24,7 +24,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from bench.score import match_series
+from bench.score import bootstrap_weights, interval, match_series, median_samples, ratio_samples
 
 DAY = np.timedelta64(86_400 * 10**9, "ns")
 FIRST_CUT_DAY = 20
@@ -155,6 +155,16 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
     has_gap = "first_point" in truth
     floor = {k: [d for p in parts for d in p["floor"][k]] for k in FLOOR_POINTS}
     n_changes, n_found = tot["changes"], len(delays)
+    # intervals from resampling the series (bench/score.py)
+    w = bootstrap_weights(len(parts))
+    ci = {
+        "found_share": interval(ratio_samples([len(p["delays"]) for p in parts], [p["changes"] for p in parts], w)),
+        "median_delay_days": interval(median_samples([p["delays"] for p in parts], w)),
+        "retracted_share": interval(ratio_samples([p["retracted"] for p in parts], [p["new"] for p in parts], w)),
+    }
+    if has_gap:
+        ci["found_share_gap_aware"] = interval(
+            ratio_samples([len(p["delays_gap_aware"]) for p in parts], [p["changes"] for p in parts], w))
     return {
         "series": len(series),
         "cuts": tot["calls"],
@@ -178,5 +188,6 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
         "points": tot["points"],
         "points_per_s": tot["points"] / tot["seconds"] if tot["seconds"] else float("nan"),
         "errors": tot["errors"],
+        "ci90": ci,
         **({"retracted_alerts": [a for p in parts for a in p["retracted_alerts"]]} if list_retracted else {}),
     }

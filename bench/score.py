@@ -124,6 +124,42 @@ def _ratio(a: float, b: float) -> float:
     return float(a) / float(b) if b else float("nan")
 
 
+COUNT_COLUMNS = ["n_true", "n_found", "n_alerts", "n_true_alerts"]
+
+
+def series_counts(
+    truth: pd.DataFrame,
+    alerts: pd.DataFrame,
+    meta: pd.DataFrame,
+    gap_aware: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per series of `meta` (in its order): changes, changes found, alerts and matched alerts.
+
+    Returns (that frame, indexed by series_id with COUNT_COLUMNS; the truth rows of those series with a
+    `found` column). Summed, the counts give precision and recall; resampled by series, their intervals.
+    """
+    ids = list(meta["series_id"])
+    truth = truth[truth["series_id"].isin(set(ids))].copy()
+    alerts = alerts[alerts["series_id"].isin(set(ids))] if len(alerts) else alerts
+    truth["found"] = False
+    counts = pd.DataFrame(0, index=pd.Index(ids, name="series_id"), columns=COUNT_COLUMNS)
+    if len(truth):
+        counts["n_true"] = truth.groupby("series_id").size().reindex(ids, fill_value=0)
+    if len(alerts):
+        counts["n_alerts"] = alerts.groupby("series_id").size().reindex(ids, fill_value=0)
+    a_groups = dict(tuple(alerts.groupby("series_id"))) if len(alerts) else {}
+    for sid, tg in (truth.groupby("series_id") if len(truth) else ()):
+        ag = a_groups.get(sid)
+        if ag is None or not len(ag):
+            continue
+        res, n_matched = match_series(tg, ag, gap_aware=gap_aware)
+        truth.loc[tg.index, "found"] = [r is not None for r in res]
+        counts.loc[sid, "n_true_alerts"] = n_matched
+    if len(truth):
+        counts["n_found"] = truth.groupby("series_id")["found"].sum().reindex(ids, fill_value=0).astype(int)
+    return counts, truth
+
+
 def score_generated(
     truth: pd.DataFrame,
     alerts: pd.DataFrame,
@@ -138,27 +174,13 @@ def score_generated(
     Precision with no alert at all is undefined (NaN); F1 is then 0. `gap_aware`: see match_series.
     """
     meta = meta if series_ids is None else meta[meta["series_id"].isin(set(series_ids))]
-    ids = set(meta["series_id"])
-    truth = truth[truth["series_id"].isin(ids)].copy()
-    alerts = alerts[alerts["series_id"].isin(ids)] if len(alerts) else alerts
-    truth["found"] = False
-    n_true_alerts = 0
-    t_groups = dict(tuple(truth.groupby("series_id"))) if len(truth) else {}
-    a_groups = dict(tuple(alerts.groupby("series_id"))) if len(alerts) else {}
-    for sid, tg in t_groups.items():
-        ag = a_groups.get(sid)
-        if ag is None or not len(ag):
-            continue
-        res, n_matched = match_series(tg, ag, gap_aware=gap_aware)
-        truth.loc[tg.index, "found"] = [r is not None for r in res]
-        n_true_alerts += n_matched
-    n_alerts = int(len(alerts))
+    counts, truth = series_counts(truth, alerts, meta, gap_aware=gap_aware)
+    total = counts.sum()
+    n_alerts, n_true_alerts = int(total["n_alerts"]), int(total["n_true_alerts"])
     quiet = meta[meta["n_changes"] == 0]
-    quiet_ids = set(quiet["series_id"])
-    fa_quiet = int(alerts["series_id"].isin(quiet_ids).sum()) if n_alerts else 0
+    fa_quiet = int(counts.loc[list(quiet["series_id"]), "n_alerts"].sum())
     quiet_days = float(quiet["n_days"].sum())
-    n_true = int(len(truth))
-    n_found = int(truth["found"].sum())
+    n_true, n_found = int(total["n_true"]), int(total["n_found"])
     precision = _ratio(n_true_alerts, n_alerts)
     recall = _ratio(n_found, n_true)
     f1 = 2 * precision * recall / (precision + recall) if n_alerts and (precision + recall) > 0 else 0.0
@@ -179,3 +201,57 @@ def score_generated(
         recall_ramp=_ratio(ramps["found"].sum(), len(ramps)),
     )
     return score, truth
+
+
+# ---------------------------------------------------------------------------------------- intervals
+
+# Intervals resample whole series (a series' changes and alerts are not independent of each other),
+# with the same resamples for every method, so that the difference between two methods is paired.
+BOOTSTRAP_SEED = 20261124
+BOOTSTRAP_RESAMPLES = 2000
+LEVEL = 0.9
+
+
+def bootstrap_weights(n_series: int, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> np.ndarray:
+    """(resamples, n_series): how often each series is drawn in each resample of n_series series."""
+    rng = np.random.default_rng(seed)
+    return rng.multinomial(n_series, np.full(n_series, 1.0 / n_series), size=resamples)
+
+
+def f1_samples(counts: pd.DataFrame, weights: np.ndarray) -> np.ndarray:
+    """F1 of each resample from per-series counts (`series_counts`); 0 where a resample has no alert."""
+    s = weights @ counts[COUNT_COLUMNS].to_numpy(dtype=float)
+    n_true, n_found, n_alerts, n_true_alerts = s.T
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p, r = n_true_alerts / n_alerts, n_found / n_true
+        f1 = 2 * p * r / (p + r)
+    return np.where((n_alerts > 0) & (p + r > 0), f1, 0.0)
+
+
+def ratio_samples(num: np.ndarray, den: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """sum(num) / sum(den) of each resample (per-series num and den); NaN where den sums to 0."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (weights @ np.asarray(num, float)) / (weights @ np.asarray(den, float))
+
+
+def median_samples(values: list[list[float]], weights: np.ndarray) -> np.ndarray:
+    """The (lower) median of the pooled values of each resample, `values` listed per series."""
+    flat = np.array([v for vs in values for v in vs], float)
+    owner = np.array([i for i, vs in enumerate(values) for _ in vs], int)
+    if not flat.size:
+        return np.full(len(weights), np.nan)
+    order = np.argsort(flat, kind="stable")
+    cw = np.cumsum(weights[:, owner[order]], axis=1)
+    k = np.array([np.searchsorted(row, row[-1] / 2.0) if row[-1] else -1 for row in cw])
+    return np.where(k >= 0, flat[order][np.maximum(k, 0)], np.nan)
+
+
+def interval(samples: np.ndarray, level: float = LEVEL) -> list[float]:
+    """The central `level` percentile interval of bootstrap samples (NaNs ignored; all NaN: NaN, NaN)."""
+    x = np.asarray(samples, float)
+    x = x[np.isfinite(x)]
+    if not x.size:
+        return [float("nan"), float("nan")]
+    q = (1.0 - level) / 2.0
+    lo, hi = np.quantile(x, [q, 1.0 - q])
+    return [float(lo), float(hi)]
