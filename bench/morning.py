@@ -130,12 +130,13 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
 
 
 def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, processes: int = 1,
-                list_retracted: bool = False) -> dict:
+                list_retracted: bool = False, per_series: bool = False) -> dict:
     """series: [(sid, timestamps, values, lower_is_better)] (generated); returns the morning metrics.
 
     `processes` > 1 runs series in a process pool (fn must be picklable); `seconds` is the time spent
     in fn summed over all calls, so points/s stays a single-core figure either way. `list_retracted`
-    adds `retracted_alerts`: (series, cut time, alert timestamp, direction) of every retracted alert.
+    adds `retracted_alerts`: (series, cut time, alert timestamp, direction) of every retracted alert;
+    `per_series` adds `per_series`: {series: {changes, found, new, retracted}} (to compare two runs).
     """
     first_day = dict(zip(meta["series_id"], pd.to_datetime(meta["first_day"]).to_numpy(), strict=True))
     n_days = dict(zip(meta["series_id"], meta["n_days"], strict=True))
@@ -190,4 +191,7 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
         "errors": tot["errors"],
         "ci90": ci,
         **({"retracted_alerts": [a for p in parts for a in p["retracted_alerts"]]} if list_retracted else {}),
+        **({"per_series": {s[0]: {"changes": p["changes"], "found": len(p["delays"]), "new": p["new"],
+                                  "retracted": p["retracted"]} for s, p in zip(series, parts, strict=True)}}
+           if per_series else {}),
     }

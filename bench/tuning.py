@@ -1,12 +1,16 @@
 """Tuning runs: the default detector on a tuning set, whole series and the morning view, errors listed.
 
     python -m bench.tuning tune3 [--set t_threshold=4.2 ...] [--errors] [--retractions] [--whole-only]
+                                 [--save NAME] [--against NAME]
 
 Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune", "tune2" and "tune3"; the
 report seed is not offered: nothing is tuned on it. `--set` overrides a `ScanConfig` field for this
 run. Prints F1 on the whole series (strict and gap-aware), the morning view's found share / median
 delay / retracted share, and with `--errors` every missed change and unmatched alert, with
-`--retractions` every retracted alert.
+`--retractions` every retracted alert. `--save NAME` keeps this run's per-series counts in
+bench/out/tuning-NAME.json; `--against NAME` lists the series whose counts differ from that run's (same
+set) and the paired change in F1 and retracted share with a 90 % bootstrap interval over series: most
+experiments move a handful of series, and a change of two retractions in 380 is often noise.
 Takes ~5 min for 300 series on 2 cores (the morning view runs in 2 processes).
 """
 
@@ -15,13 +19,25 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import json
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from bench import generate as gen
 from bench.methods import iter_series, run_inproc
 from bench.morning import run_morning
-from bench.score import match_series, score_generated
+from bench.score import (
+    COUNT_COLUMNS,
+    bootstrap_weights,
+    f1_samples,
+    interval,
+    match_series,
+    ratio_samples,
+    score_generated,
+    series_counts,
+)
 from regression_assets.stats.changepoint import ScanConfig, detect_changes
 
 
@@ -50,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--errors", action="store_true", help="list missed changes and unmatched alerts")
     ap.add_argument("--retractions", action="store_true", help="list the morning view's retracted alerts")
     ap.add_argument("--whole-only", action="store_true", help="skip the morning view")
+    ap.add_argument("--save", metavar="NAME", help="keep per-series counts in bench/out/tuning-NAME.json")
+    ap.add_argument("--against", metavar="NAME", help="compare per-series counts with a saved run")
     args = ap.parse_args(argv)
     cfg = config_from(args.overrides)
     fn = functools.partial(_detect, cfg)
@@ -72,13 +90,66 @@ def main(argv: list[str] | None = None) -> None:
                 if j not in matched:
                     print(f"  unmatched {sid} {a.timestamp:%Y-%m-%d %H:%M} {a.direction} "
                           f"{a.magnitude_pct:+.1f}% P {a.probability:.3f}")
-    if args.whole_only:
-        return
-    m = run_morning(fn, series, truth, meta, processes=2, list_retracted=args.retractions)
+    counts = series_counts(truth, alerts, meta)[0]
+    run = {"set": args.set, "n": args.n, "overrides": args.overrides,
+           "whole": {sid: [int(v) for v in row] for sid, row in zip(counts.index, counts.to_numpy(), strict=True)}}
+    if not args.whole_only:
+        m = run_morning(fn, series, truth, meta, processes=2, list_retracted=args.retractions, per_series=True)
+        run["morning"] = m["per_series"]
+        _print_morning(m)
+    if args.save:
+        _saved(args.save).write_text(json.dumps(run) + "\n")
+    if args.against:
+        compare(json.loads(_saved(args.against).read_text()), run)
+
+
+def _saved(name: str) -> Path:
+    out = Path(__file__).resolve().parent / "out"
+    out.mkdir(exist_ok=True)
+    return out / f"tuning-{name}.json"
+
+
+def compare(base: dict, run: dict) -> None:
+    """Print the series whose counts differ between two runs on one set, and the paired totals."""
+    if (base["set"], base["n"]) != (run["set"], run["n"]):
+        raise SystemExit(f"--against: that run is on {base['set']} ({base['n']} series), this one on {run['set']}")
+    ids = list(run["whole"])
+    for sid in ids:
+        a, b = base["whole"][sid], run["whole"][sid]
+        if a != b:
+            print(f"  {sid} whole: found {a[1]} -> {b[1]} of {b[0]}, alerts {a[2]} -> {b[2]} ({a[3]} -> {b[3]} true)")
+        if "morning" in base and "morning" in run and base["morning"][sid] != run["morning"][sid]:
+            ma, mb = base["morning"][sid], run["morning"][sid]
+            print(f"  {sid} morning: found {ma['found']} -> {mb['found']} of {mb['changes']}, "
+                  f"retracted {ma['retracted']} of {ma['new']} -> {mb['retracted']} of {mb['new']}")
+    w = bootstrap_weights(len(ids))
+    base_c, run_c = (pd.DataFrame([r["whole"][sid] for sid in ids], columns=COUNT_COLUMNS) for r in (base, run))
+    once = np.ones((1, len(ids)), int)
+    d0 = float(f1_samples(run_c, once)[0] - f1_samples(base_c, once)[0])
+    d_f1 = f1_samples(run_c, w) - f1_samples(base_c, w)
+    lo, hi = interval(d_f1)
+    print(f"paired change: F1 {d0:+.4f} (90 % interval {lo:+.4f} .. {hi:+.4f})", end="")
+    if "morning" in base and "morning" in run:
+        def share(r, num, den):
+            return ratio_samples([r["morning"][s][num] for s in ids], [r["morning"][s][den] for s in ids], w)
+
+        def point(r, num, den):
+            return ratio_samples([r["morning"][s][num] for s in ids], [r["morning"][s][den] for s in ids], once)[0]
+
+        for label, num, den in (("found", "found", "changes"), ("retracted", "retracted", "new")):
+            d = share(run, num, den) - share(base, num, den)
+            lo, hi = interval(d)
+            print(f"; morning {label} {point(run, num, den) - point(base, num, den):+.4f} "
+                  f"({lo:+.4f} .. {hi:+.4f})", end="")
+    print()
+
+
+def _print_morning(m: dict) -> None:
     print(f"morning: found {m['found_share']:.3f} ({m['found']} of {m['changes']}; gap-aware "
           f"{m['found_share_gap_aware']:.3f}), median delay {m['median_delay_days']:.2f} d "
           f"(p90 {m['p90_delay_days']:.1f}), retracted {m['retracted']} of {m['new_alerts']} "
-          f"({m['retracted_share']:.1%}), moved or retracted {m['moved_or_retracted']} of {m['new_alerts_1d']}")
+          f"({m['retracted_share']:.1%}; 90 % interval {m['ci90']['retracted_share'][0]:.1%} .. "
+          f"{m['ci90']['retracted_share'][1]:.1%}), moved or retracted {m['moved_or_retracted']} of {m['new_alerts_1d']}")
     for sid, cut, t, d in m.get("retracted_alerts", []):
         print(f"  retracted {sid} cut {pd.Timestamp(cut):%Y-%m-%d} alert {pd.Timestamp(t):%Y-%m-%d %H:%M} {d}")
 

@@ -311,3 +311,21 @@ def test_morning_view_lists_retracted_alerts_only_when_asked():
     assert m["retracted"] == 1
     ((sid, cut_time, alert, direction),) = m["retracted_alerts"]
     assert (sid, direction, alert) == ("a", "regression", ts[31]) and cut_time == first + np.timedelta64(32, "D")
+
+
+def test_tuning_comparison_lists_the_series_that_changed_and_the_paired_difference(capsys):
+    from bench.tuning import compare
+
+    base = {"set": "tune", "n": 3, "whole": {"a": [1, 1, 1, 1], "b": [2, 1, 1, 1], "c": [0, 0, 0, 0]},
+            "morning": {s: {"changes": 1, "found": 1, "new": 2, "retracted": 0} for s in "abc"}}
+    run = {"set": "tune", "n": 3, "whole": {"a": [1, 1, 1, 1], "b": [2, 2, 2, 2], "c": [0, 0, 0, 0]},
+           "morning": {**base["morning"], "c": {"changes": 1, "found": 1, "new": 2, "retracted": 1}}}
+    compare(base, run)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "  b whole: found 1 -> 2 of 2, alerts 1 -> 2 (1 -> 2 true)"
+    assert out[1] == "  c morning: found 1 -> 1 of 1, retracted 0 of 2 -> 1 of 2"
+    # F1 2/3·... : base P 1, R 2/3 (F1 0.8); run P 1, R 1 (F1 1); retracted 0 of 6 -> 1 of 6
+    assert out[2].startswith("paired change: F1 +0.2000 (")
+    assert "morning found +0.0000" in out[2] and "morning retracted +0.1667" in out[2]
+    with pytest.raises(SystemExit, match="tune2"):
+        compare({**base, "set": "tune2"}, run)
