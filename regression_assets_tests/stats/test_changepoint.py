@@ -1,4 +1,5 @@
 import functools
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -128,7 +129,7 @@ def test_a_small_step_nine_days_before_a_big_one_is_a_change_of_its_own(seed):
 def _tuning_series():
     from bench.generate import TUNE_SEED, generate
 
-    return generate(TUNE_SEED, 191, prefix="tune-")
+    return generate(TUNE_SEED, 263, prefix="tune-")
 
 
 @functools.cache
@@ -343,3 +344,54 @@ def test_scattered_outliers_stay_outliers():
         assert pts["is_outlier"].sum() >= 10
         assert _unflag_recurring(pts, ScanConfig())["is_outlier"].sum() == pts["is_outlier"].sum()
         assert detect_changes(ts.astype("datetime64[ns]"), v).empty
+
+
+def test_a_back_window_after_a_data_gap_reaches_back_to_enough_points():
+    # a sparse series (a run a day) with a 12-day gap: the 14-day back window of the first boundaries
+    # after it holds 2-3 points, too few to judge (min_before 4); it reaches back to back_min_points
+    # points, at most back_reach_days
+    from regression_assets.stats.changepoint import ScanConfig, _scan_windows
+
+    cfg = ScanConfig()
+    assert cfg.back_min_points > cfg.min_before
+    day = 86_400 * 10**9
+    days = np.array([d for d in range(80) if not 40 <= d < 52], float)
+    t = days * day + 0.3 * day
+    sc = _scan_windows(t, np.zeros_like(t), cfg).set_index(days[1:])
+    day_only = _scan_windows(t, np.zeros_like(t), replace(cfg, back_min_points=0)).set_index(days[1:])
+    assert day_only.loc[52.0:54.0, "n_before"].tolist() == [2, 2, 2]  # 38-39, 39 and 52, 52-53
+    assert (sc.loc[52.0:54.0, "n_before"] == cfg.back_min_points).all()
+    # where the 14 days hold enough points, nothing changes
+    full = day_only["n_before"] >= cfg.back_min_points
+    assert full.sum() > 40 and (sc.loc[full, "n_before"] == day_only.loc[full, "n_before"]).all()
+    # no further back than back_reach_days: behind a 30-day gap the window stays empty
+    t2 = np.r_[np.arange(0, 10), np.arange(40, 60)].astype(float) * day
+    sc2 = _scan_windows(t2, np.zeros_like(t2), cfg).set_index(pd.Index(t2[1:] / day))
+    assert sc2.loc[40.0, "n_before"] == 0 and sc2.loc[41.0, "n_before"] == 1
+
+
+def test_a_sparse_step_behind_a_data_gap_is_found():
+    # tune-0262 (bench/EXPERIMENTS.md, session 12): a +3 % step on skewed 1.9 % noise, 1.2 runs a day,
+    # a day after a gap with two runs in the 14 days before it; only the long scan saw it, at its
+    # threshold, and the alert came and went with the global noise floor
+    s = _tuning_series()[262]
+    out = detect_changes(s.timestamps, s.values, s.lower_is_better)
+    step = pd.Timestamp(s.changes[0]["start"])
+    near = out[(out["timestamp"] >= step - pd.Timedelta(days=1)) & (out["timestamp"] <= step + pd.Timedelta(days=3))]
+    assert near["direction"].tolist() == ["regression"], out
+
+
+@pytest.mark.parametrize("cut", ["2025-05-22", "2025-05-28"])
+def test_a_ramp_judged_in_two_failing_halves_is_one_change(cut):
+    # tune-0111 (session 12): a -4.3 % ramp over 26 days; on these mornings the grouping took its
+    # long-scan candidate (its start) and a short-scan one 17 days up the slope for two changes, each
+    # judged on half the climb and under the gate, so the ramp had no alert on them and one on the
+    # mornings either side (a retraction)
+    s = _tuning_series()[111]
+    keep = s.timestamps < np.datetime64(cut)
+    out = detect_changes(s.timestamps[keep], s.values[keep], s.lower_is_better)
+    (ramp,) = [c for c in s.changes if c["kind"] == "ramp"]
+    start, end = pd.Timestamp(ramp["start"]), pd.Timestamp(ramp["end"])
+    on = out[(out["timestamp"] >= start - pd.Timedelta(days=1)) & (out["timestamp"] <= end + pd.Timedelta(days=3))]
+    assert on["direction"].tolist() == ["improvement"], out
+    assert on["magnitude_pct"].iat[0] < -3.0
