@@ -29,6 +29,7 @@ from bench.score import (
     bootstrap_weights,
     f1_samples,
     interval,
+    score_counts,
     score_generated,
     series_counts,
 )
@@ -105,9 +106,9 @@ def run_generated(methods, names, points, truth, meta, work, tag) -> dict:
         except Exception as exc:  # noqa: BLE001
             res[name] = {"unavailable": f"run failed: {exc}"}
             continue
-        sc, tr = score_generated(truth, alerts, meta)
-        gap, _ = score_generated(truth, alerts, meta, gap_aware=True)
-        counts[name] = (series_counts(truth, alerts, meta)[0], series_counts(truth, alerts, meta, gap_aware=True)[0])
+        (c, tr), (cg, tr_gap) = (series_counts(truth, alerts, meta, gap_aware=ga) for ga in (False, True))
+        sc, gap = score_counts(c, tr, meta), score_counts(cg, tr_gap, meta)
+        counts[name] = (c, cg)
         tr = tr.merge(meta[["series_id", "noise"]], on="series_id")
         res[name] = {
             **sc.as_dict(),

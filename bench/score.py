@@ -175,6 +175,11 @@ def score_generated(
     """
     meta = meta if series_ids is None else meta[meta["series_id"].isin(set(series_ids))]
     counts, truth = series_counts(truth, alerts, meta, gap_aware=gap_aware)
+    return score_counts(counts, truth, meta), truth
+
+
+def score_counts(counts: pd.DataFrame, truth: pd.DataFrame, meta: pd.DataFrame) -> Score:
+    """The Score from `series_counts`' two frames (for callers that also need the per-series counts)."""
     total = counts.sum()
     n_alerts, n_true_alerts = int(total["n_alerts"]), int(total["n_true_alerts"])
     quiet = meta[meta["n_changes"] == 0]
@@ -186,7 +191,7 @@ def score_generated(
     f1 = 2 * precision * recall / (precision + recall) if n_alerts and (precision + recall) > 0 else 0.0
     steps = truth[truth["kind"] == "step"]
     ramps = truth[truth["kind"] == "ramp"]
-    score = Score(
+    return Score(
         n_true=n_true,
         n_found=n_found,
         n_alerts=n_alerts,
@@ -200,7 +205,6 @@ def score_generated(
         recall_step=_ratio(steps["found"].sum(), len(steps)),
         recall_ramp=_ratio(ramps["found"].sum(), len(ramps)),
     )
-    return score, truth
 
 
 # ---------------------------------------------------------------------------------------- intervals

@@ -35,7 +35,7 @@ from bench.score import (
     interval,
     match_series,
     ratio_samples,
-    score_generated,
+    score_counts,
     series_counts,
 )
 from regression_assets.stats.changepoint import ScanConfig, detect_changes
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     series = list(iter_series(pts))
 
     alerts, info = run_inproc(fn, series)
-    sc, tr = score_generated(truth, alerts, meta)
-    gap, _ = score_generated(truth, alerts, meta, gap_aware=True)
+    (counts, tr), (counts_gap, tr_gap) = (series_counts(truth, alerts, meta, gap_aware=ga) for ga in (False, True))
+    sc, gap = score_counts(counts, tr, meta), score_counts(counts_gap, tr_gap, meta)
     print(f"{args.set} {args.overrides or 'defaults'}: F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}; "
           f"steps {sc.recall_step:.3f}, ramps {sc.recall_ramp:.3f}), gap-aware {gap.f1:.3f}, "
           f"{sc.false_alerts_quiet} alerts on quiet series, {sc.n_alerts} alerts, {info['errors']} series failed", flush=True)
@@ -90,7 +90,6 @@ def main(argv: list[str] | None = None) -> None:
                 if j not in matched:
                     print(f"  unmatched {sid} {a.timestamp:%Y-%m-%d %H:%M} {a.direction} "
                           f"{a.magnitude_pct:+.1f}% P {a.probability:.3f}")
-    counts = series_counts(truth, alerts, meta)[0]
     run = {"set": args.set, "n": args.n, "overrides": args.overrides,
            "whole": {sid: [int(v) for v in row] for sid, row in zip(counts.index, counts.to_numpy(), strict=True)}}
     if not args.whole_only:
@@ -130,17 +129,13 @@ def compare(base: dict, run: dict) -> None:
     lo, hi = interval(d_f1)
     print(f"paired change: F1 {d0:+.4f} (90 % interval {lo:+.4f} .. {hi:+.4f})", end="")
     if "morning" in base and "morning" in run:
-        def share(r, num, den):
-            return ratio_samples([r["morning"][s][num] for s in ids], [r["morning"][s][den] for s in ids], w)
-
-        def point(r, num, den):
-            return ratio_samples([r["morning"][s][num] for s in ids], [r["morning"][s][den] for s in ids], once)[0]
+        def change(num, den, weights):  # the run's share minus the base's, per resample
+            return np.subtract(*(ratio_samples([r["morning"][s][num] for s in ids],
+                                               [r["morning"][s][den] for s in ids], weights) for r in (run, base)))
 
         for label, num, den in (("found", "found", "changes"), ("retracted", "retracted", "new")):
-            d = share(run, num, den) - share(base, num, den)
-            lo, hi = interval(d)
-            print(f"; morning {label} {point(run, num, den) - point(base, num, den):+.4f} "
-                  f"({lo:+.4f} .. {hi:+.4f})", end="")
+            lo, hi = interval(change(num, den, w))
+            print(f"; morning {label} {change(num, den, once)[0]:+.4f} ({lo:+.4f} .. {hi:+.4f})", end="")
     print()
 
 
