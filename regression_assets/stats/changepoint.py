@@ -476,13 +476,16 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     # candidates the grouping took for two changes, each judged on half of the climb (an alert that
     # comes and goes as the grouping does).
     if cfg.rescue_merge_days > 0:
+        merged = False  # group k was merged into k - 1: it is not merged again with k + 1
         for k in range(len(groups) - 1):
-            if verdicts[k] is not None or verdicts[k + 1] is not None or \
+            if merged or verdicts[k] is not None or verdicts[k + 1] is not None or \
                     np.sign(_t_value(sc, groups[k][0], cfg)) != np.sign(_t_value(sc, groups[k + 1][0], cfg)) or \
                     spans[k + 1][0] - spans[k][1] > cfg.rescue_merge_days * DAY_NS:
+                merged = False
                 continue
             start = bounds[k - 1] if k > 0 else -np.inf
             end = bounds[k + 2] if k + 2 < len(groups) else np.inf
             verdicts[k] = _verdict(t, x, start, spans[k][0], spans[k + 1][1], end, scale, lower_is_better, cfg)
+            merged = verdicts[k] is not None
     rows = [{**v, "t_value": _t_value(sc, g[0], cfg)} for v, g in zip(verdicts, groups, strict=True) if v]
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)

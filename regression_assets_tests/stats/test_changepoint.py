@@ -395,3 +395,31 @@ def test_a_ramp_judged_in_two_failing_halves_is_one_change(cut):
     on = out[(out["timestamp"] >= start - pd.Timedelta(days=1)) & (out["timestamp"] <= end + pd.Timedelta(days=3))]
     assert on["direction"].tolist() == ["improvement"], out
     assert on["magnitude_pct"].iat[0] < -3.0
+
+
+def test_a_group_merged_into_its_neighbour_is_not_merged_again(monkeypatch):
+    # three same-direction steps 16 days apart (three groups); with every single group made to fail,
+    # the first two are judged as one change, and the third is left alone: the middle one, already
+    # part of that change, is not judged again with the third (a second alert on the same runs)
+    from regression_assets.stats import changepoint
+
+    rng = np.random.default_rng(4)
+    day = np.repeat(np.arange(150), 3)
+    ts = (np.datetime64("2026-01-01") + day.astype("timedelta64[D]")
+          + rng.integers(0, 86400, len(day)).astype("timedelta64[s]")).astype("datetime64[ns]")
+    level = 1 + 0.05 * ((day >= 60).astype(float) + (day >= 76) + (day >= 92))
+    values = 100 * level * (1 + rng.normal(0, 0.01, len(day)))
+    alone = detect_changes(ts, values)
+    assert len(alone) == 3, alone  # three changes, each passing on its own
+    spans = []
+    real = changepoint._verdict
+
+    def only_merged(t, x, start, cp, cp_last, *args):
+        spans.append((cp, cp_last))
+        return real(t, x, start, cp, cp_last, *args) if cp_last != cp else None
+
+    monkeypatch.setattr(changepoint, "_verdict", only_merged)
+    out = detect_changes(ts, values)
+    firsts = sorted(alone["timestamp"])
+    assert out["timestamp"].tolist() == [firsts[0]], out
+    assert len(spans) == 3 + 1  # each group once, then the first two together, never the last two
