@@ -13,7 +13,9 @@ on day 20 and run every 2 days to the end of the series.
   longer reported near there at all) and tol = 1 day (`moved_or_retracted_share`: the alert a sheriff
   saw, at its push, is gone, often because the change point moved by more than a day).
 - the data floor: the median delay to the first cut that holds 1 (or 3) points after a change, whatever
-  the detector: with cuts every 2 days and 1-8 runs a day no method can be faster than that.
+  the detector: with cuts every 2 days and 1-8 runs a day no method can be faster than that;
+- the found ceiling (`found_share_ceiling`): the share a detector that knows the truth finds on the
+  strict window, alerting at each change's first point once a cut holds 3 points after it.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ def flip_flops(per_cut: list[tuple[np.ndarray, np.ndarray]], tol, vanished: list
 
 
 FLOOR_POINTS = (1, 3)  # the data floor: first cut holding this many points after a change
+CEILING_POINTS = 3  # the found ceiling: a change is alerted once a cut holds this many points after it
 
 
 def _first_found(tr: pd.DataFrame, starts: np.ndarray, cut_times: list, per_cut: list,
@@ -78,11 +81,25 @@ def _first_found(tr: pd.DataFrame, starts: np.ndarray, cut_times: list, per_cut:
     return found
 
 
+def _ceiling_found(tr: pd.DataFrame, starts: np.ndarray, ts: np.ndarray, cut_times: list,
+                   cut_idx: np.ndarray) -> list[float | None]:
+    """`_first_found` for a detector that knows the truth: from the first cut holding `CEILING_POINTS`
+    points after a change, an alert at its first point (bench/score.py's ceiling_alerts) on every cut."""
+    first_idx = np.searchsorted(ts, starts, side="left")
+    fp = pd.to_datetime(tr["first_point"]).to_numpy(dtype="datetime64[ns]")
+    dirs = tr["direction"].to_numpy(dtype=object)
+    per_cut = []
+    for k in cut_idx:
+        shown = k - first_idx >= CEILING_POINTS
+        per_cut.append((fp[shown], dirs[shown]))
+    return _first_found(tr, starts, cut_times, per_cut, gap_aware=False)
+
+
 def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame) -> dict:
     """One series' cuts: its changes' first-found delays, the data floor, flip-flop counts, timing."""
     cut_times = [first_day + d * DAY for d in range(FIRST_CUT_DAY, int(n_days) + 1, STEP_DAYS)]
     out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "delays": [],
-           "delays_gap_aware": [], "floor": {k: [] for k in FLOOR_POINTS}}
+           "delays_gap_aware": [], "ceiling_found": 0, "floor": {k: [] for k in FLOOR_POINTS}}
     per_cut: list[tuple[np.ndarray, np.ndarray]] = []
     for ct in cut_times:
         k = int(np.searchsorted(ts, ct, side="left"))
@@ -109,6 +126,7 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     first_found_gap = _first_found(tr, starts, cut_times, per_cut, gap_aware=True) if "first_point" in tr else None
     cut_arr = np.array(cut_times, dtype="datetime64[ns]")
     cut_idx = np.searchsorted(ts, cut_arr, side="left")
+    ceiling = _ceiling_found(tr, starts, ts, cut_times, cut_idx) if "first_point" in tr else [None] * len(tr)
     for i in range(len(tr)):
         if not eligible[i]:
             continue
@@ -117,6 +135,8 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
             out["delays"].append(first_found[i])
         if first_found_gap is not None and first_found_gap[i] is not None:
             out["delays_gap_aware"].append(first_found_gap[i])
+        if ceiling[i] is not None:
+            out["ceiling_found"] += 1
         # the floor: no detector can alert on a cut holding fewer points after the change
         j = int(np.searchsorted(ts, starts[i], side="left"))
         for need in FLOOR_POINTS:
@@ -150,7 +170,8 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
     else:
         parts = [_series_morning(*j) for j in jobs]
     tot = {k: sum(p[k] for p in parts) for k in
-           ("seconds", "points", "calls", "errors", "changes", "new", "retracted", "new_1d", "moved")}
+           ("seconds", "points", "calls", "errors", "changes", "new", "retracted", "new_1d", "moved",
+            "ceiling_found")}
     delays = [d for p in parts for d in p["delays"]]
     delays_gap = [d for p in parts for d in p["delays_gap_aware"]]
     has_gap = "first_point" in truth
@@ -177,6 +198,10 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
         "found_gap_aware": len(delays_gap) if has_gap else None,
         "found_share_gap_aware": len(delays_gap) / n_changes if has_gap and n_changes else float("nan"),
         "median_delay_days_gap_aware": float(np.median(delays_gap)) if delays_gap else float("nan"),
+        # the most any detector could find on the strict window: an alert at each change's first point
+        # once a cut holds CEILING_POINTS points after it (changes starting in long data gaps or too
+        # close to the last cut are out of reach)
+        "found_share_ceiling": tot["ceiling_found"] / n_changes if has_gap and n_changes else float("nan"),
         # the fastest any detector could be on these cuts: the first cut with >= k points after each change
         **{f"floor_median_delay_days_{k}pt": float(np.median(v)) if v else float("nan") for k, v in floor.items()},
         "new_alerts": tot["new"],

@@ -178,6 +178,16 @@ def score_generated(
     return score_counts(counts, truth, meta), truth
 
 
+def ceiling_alerts(truth: pd.DataFrame) -> pd.DataFrame:
+    """The alerts of a detector that knows the truth: one per change, at its first data point, its direction.
+
+    Scored strictly, they give the most any detector can find on these series: a change that starts in a
+    data gap longer than the window's 3 days has no point to alert at inside its window.
+    """
+    return pd.DataFrame({"series_id": truth["series_id"].to_numpy(), "timestamp": truth["first_point"].to_numpy(),
+                         "direction": truth["direction"].to_numpy()})
+
+
 def score_counts(counts: pd.DataFrame, truth: pd.DataFrame, meta: pd.DataFrame) -> Score:
     """The Score from `series_counts`' two frames (for callers that also need the per-series counts)."""
     total = counts.sum()

@@ -31,11 +31,13 @@ from bench.morning import run_morning
 from bench.score import (
     COUNT_COLUMNS,
     bootstrap_weights,
+    ceiling_alerts,
     f1_samples,
     interval,
     match_series,
     ratio_samples,
     score_counts,
+    score_generated,
     series_counts,
 )
 from regression_assets.stats.changepoint import ScanConfig, detect_changes
@@ -77,8 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     alerts, info = run_inproc(fn, series)
     (counts, tr), (counts_gap, tr_gap) = (series_counts(truth, alerts, meta, gap_aware=ga) for ga in (False, True))
     sc, gap = score_counts(counts, tr, meta), score_counts(counts_gap, tr_gap, meta)
+    ceiling, _ = score_generated(truth, ceiling_alerts(truth), meta)
     print(f"{args.set} {args.overrides or 'defaults'}: F1 {sc.f1:.3f} (P {sc.precision:.3f}, R {sc.recall:.3f}; "
-          f"steps {sc.recall_step:.3f}, ramps {sc.recall_ramp:.3f}), gap-aware {gap.f1:.3f}, "
+          f"steps {sc.recall_step:.3f}, ramps {sc.recall_ramp:.3f}; ceiling {ceiling.f1:.3f}), gap-aware {gap.f1:.3f}, "
           f"{sc.false_alerts_quiet} alerts on quiet series, {sc.n_alerts} alerts, {info['errors']} series failed", flush=True)
     if args.errors:
         for r in tr[~tr["found"]].itertuples():
@@ -141,7 +144,7 @@ def compare(base: dict, run: dict) -> None:
 
 def _print_morning(m: dict) -> None:
     print(f"morning: found {m['found_share']:.3f} ({m['found']} of {m['changes']}; gap-aware "
-          f"{m['found_share_gap_aware']:.3f}), median delay {m['median_delay_days']:.2f} d "
+          f"{m['found_share_gap_aware']:.3f}; ceiling {m['found_share_ceiling']:.3f}), median delay {m['median_delay_days']:.2f} d "
           f"(p90 {m['p90_delay_days']:.1f}), retracted {m['retracted']} of {m['new_alerts']} "
           f"({m['retracted_share']:.1%}; 90 % interval {m['ci90']['retracted_share'][0]:.1%} .. "
           f"{m['ci90']['retracted_share'][1]:.1%}), moved or retracted {m['moved_or_retracted']} of {m['new_alerts_1d']}")

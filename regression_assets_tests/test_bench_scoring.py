@@ -115,6 +115,26 @@ def test_morning_view_counts_a_change_in_a_gap_found_only_gap_aware():
     assert m["median_delay_days_gap_aware"] == 7.5
 
 
+def test_the_ceiling_misses_only_the_change_that_starts_in_a_long_data_gap():
+    from bench.morning import run_morning
+    from bench.score import ceiling_alerts
+
+    # a run a day for 80 days, none on days 30-35: a step starting on day 30.5 first shows on day 36 (outside
+    # its strict window), one on day 50.5 on day 51, one on day 78.5 only on day 79 (one point before the end)
+    first = np.datetime64("2025-01-01T00:00", "ns")
+    ts = np.array([first + np.timedelta64(d * 24 + 8, "h") for d in range(80) if not 30 <= d < 36],
+                  dtype="datetime64[ns]")
+    starts = [first + np.timedelta64(d * 24 + 12, "h") for d in (30, 50, 78)]
+    truth = _truth([("a", s, s, "step", "regression", 5.0) for s in starts])
+    truth["first_point"] = [ts[np.searchsorted(ts, s)] for s in starts]
+    meta = pd.DataFrame({"series_id": ["a"], "first_day": [first], "n_days": [80], "n_changes": [3]})
+    strict, found = score_generated(truth, ceiling_alerts(truth), meta)
+    assert list(found["found"]) == [False, True, True] and strict.precision == 2 / 3
+    # the morning view: the last change is never seen on 3 points (the last cut, day 80, holds one)
+    m = run_morning(_alert_after_gap, [("a", ts, np.ones(len(ts)), True)], truth, meta)
+    assert m["changes"] == 3 and m["found_share_ceiling"] == 1 / 3
+
+
 def test_score_generated_hand_computed():
     truth = _truth(
         [
