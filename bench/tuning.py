@@ -3,7 +3,7 @@
     python -m bench.tuning tune3 [--set t_threshold=4.2 ...] [--errors] [--retractions] [--whole-only]
                                  [--save NAME] [--against NAME]
 
-Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune", "tune2" and "tune3"; the
+Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune" to "tune4"; the
 report seed is not offered: nothing is tuned on it. `--set` overrides a `ScanConfig` field for this
 run. Prints F1 on the whole series (strict and gap-aware), the morning view's found share / median
 delay / retracted share, and with `--errors` every missed change and unmatched alert, with

@@ -83,6 +83,13 @@ class ScanConfig:
     # the last runs landing at that offset are not a new level (`_unflag_tail`).
     recurring_points: int = 100
     recurring_share: float = 0.05
+    # Hysteresis without state: a change under the probability gate but at P >= hold_probability stays
+    # reported if the series as it stood hold_days (or twice that) earlier reported it at P >=
+    # min_probability, within hold_tolerance_days. A true change near the gate (2.0-2.5 %) has a P that hovers around it for
+    # weeks, and its alert came and went (bench/EXPERIMENTS.md, session 13). 0 turns it off.
+    hold_days: float = 2.0
+    hold_probability: float = 0.5
+    hold_tolerance_days: float = 7.0
 
 
 def _noise_scale(x: np.ndarray) -> float:
@@ -418,12 +425,13 @@ def _unflag_tail(pts: pd.DataFrame, cfg: ScanConfig) -> pd.DataFrame:
 
 
 def _verdict(t: np.ndarray, x: np.ndarray, start: float, cp: float, cp_last: float, end: float, scale: float,
-             lower_is_better: bool, cfg: ScanConfig) -> dict | None:
+             lower_is_better: bool, cfg: ScanConfig, need: float | None = None) -> dict | None:
     """The alert for a change found as candidates cp .. cp_last (its row but t_value), or None if it fails."""
     delta, lo, hi, prob, nb, na = _judge_group(t, x, start, cp, cp_last, end, scale, cfg)
     pct = 100.0 * np.expm1(delta)
     old = t[-1] - cp >= cfg.old_age_days * DAY_NS
-    need = cfg.old_min_probability if old else cfg.min_probability
+    if need is None:
+        need = cfg.old_min_probability if old else cfg.min_probability
     if na <= cfg.tail_few_runs and t[-1] < cp + cfg.fore_days * DAY_NS:
         if np.sign(delta) * _quantile_skewness(_segment_before(t, x, start, cp, cfg)) >= cfg.skewed_noise:
             need = max(need, cfg.tail_min_probability)
@@ -433,6 +441,25 @@ def _verdict(t: np.ndarray, x: np.ndarray, start: float, cp: float, cp_last: flo
     direction = SCALE_CHANGE if is_scale_change(pct) else "regression" if worse else "improvement"
     return {"timestamp": pd.Timestamp(int(cp)), "direction": direction, "magnitude_pct": pct, "probability": prob,
             "lo80_pct": 100.0 * np.expm1(lo), "hi80_pct": 100.0 * np.expm1(hi), "n_before": nb, "n_after": na}
+
+
+def _reported_earlier(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool, held: list[dict],
+                      cfg: ScanConfig) -> list[dict]:
+    """The rows of `held` that the series as it stood hold_days and 2 hold_days earlier reported at P >=
+    min_probability (same direction, within hold_tolerance_days): the day's partition sees only its own data, so "was it an
+    alert yesterday" is answered by judging yesterday's data again."""
+    ts = np.asarray(timestamps).astype("datetime64[ns]")
+    vals = np.asarray(values)
+    earlier = []
+    for m in (1, 2):
+        keep = ts < ts.max() - np.timedelta64(int(m * cfg.hold_days * DAY_NS), "ns")
+        earlier.append(detect_changes(ts[keep], vals[keep], lower_is_better, replace(cfg, hold_days=0.0)))
+    e = pd.concat([d for d in earlier if len(d)] or earlier[:1])
+    e = e[e["probability"] >= cfg.min_probability]  # reported with confidence, not held or old-gated itself
+    e_ts = pd.to_datetime(e["timestamp"]).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    e_dir = e["direction"].to_numpy(dtype=object)
+    tol = cfg.hold_tolerance_days * DAY_NS
+    return [r for r in held if np.any((e_dir == r["direction"]) & (np.abs(e_ts - r["timestamp"].value) <= tol))]
 
 
 def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool = True,
@@ -475,6 +502,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     # Two neighbouring changes in one direction that each fail, but pass as one: a ramp whose
     # candidates the grouping took for two changes, each judged on half of the climb (an alert that
     # comes and goes as the grouping does).
+    absorbed: set[int] = set()  # groups the rescue judged together with their predecessor
     if cfg.rescue_merge_days > 0:
         merged = False  # group k was merged into k - 1: it is not merged again with k + 1
         for k in range(len(groups) - 1):
@@ -487,5 +515,23 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
             end = bounds[k + 2] if k + 2 < len(groups) else np.inf
             verdicts[k] = _verdict(t, x, start, spans[k][0], spans[k + 1][1], end, scale, lower_is_better, cfg)
             merged = verdicts[k] is not None
+            if merged:
+                absorbed.add(k + 1)
     rows = [{**v, "t_value": _t_value(sc, g[0], cfg)} for v, g in zip(verdicts, groups, strict=True) if v]
+    # A change that fails only the probability gate, but not by much, is held if it was reported on the
+    # days before (hysteresis): see ScanConfig.hold_days.
+    if cfg.hold_days > 0:
+        held = []
+        for k, g in enumerate(groups):
+            if verdicts[k] is not None or k in absorbed:
+                continue
+            start = bounds[k - 1] if k > 0 else -np.inf
+            end = bounds[k + 1] if k + 1 < len(groups) else np.inf
+            v = _verdict(t, x, start, spans[k][0], spans[k][1], end, scale, lower_is_better, cfg,
+                         need=cfg.hold_probability)
+            if v is not None:
+                held.append({**v, "t_value": _t_value(sc, g[0], cfg)})
+        if held:
+            rows = sorted(rows + _reported_earlier(timestamps, values, lower_is_better, held, cfg),
+                          key=lambda r: r["timestamp"])
     return pd.DataFrame(rows, columns=RESULT_COLUMNS)
