@@ -85,8 +85,9 @@ class ScanConfig:
     recurring_share: float = 0.05
     # Hysteresis without state: a change under the probability gate but at P >= hold_probability stays
     # reported if the series as it stood hold_days (or twice that) earlier reported it at P >=
-    # min_probability, within hold_tolerance_days. A true change near the gate (2.0-2.5 %) has a P that hovers around it for
-    # weeks, and its alert came and went (bench/EXPERIMENTS.md, session 13). 0 turns it off.
+    # min_probability, within hold_tolerance_days. A true change near the gate (2.0-2.5 %) has a P
+    # that hovers around it for weeks, and its alert came and went (bench/EXPERIMENTS.md, session 13).
+    # 0 turns it off.
     hold_days: float = 2.0
     hold_probability: float = 0.5
     hold_tolerance_days: float = 7.0
@@ -445,9 +446,9 @@ def _verdict(t: np.ndarray, x: np.ndarray, start: float, cp: float, cp_last: flo
 
 def _reported_earlier(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool, held: list[dict],
                       cfg: ScanConfig) -> list[dict]:
-    """The rows of `held` that the series as it stood hold_days and 2 hold_days earlier reported at P >=
-    min_probability (same direction, within hold_tolerance_days): the day's partition sees only its own data, so "was it an
-    alert yesterday" is answered by judging yesterday's data again."""
+    """The rows of `held` that the series as it stood hold_days and 2 hold_days earlier reported at
+    P >= min_probability (same direction, within hold_tolerance_days). The day's partition sees only its
+    own data, so "was it an alert the days before" is answered by judging those days' data again."""
     ts = np.asarray(timestamps).astype("datetime64[ns]")
     vals = np.asarray(values)
     earlier = []
@@ -467,7 +468,9 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     """Changes in one series: one row per change, at the first data point after it.
 
     Columns: RESULT_COLUMNS. `probability` is P(the change is at least the magnitude gate, in the
-    reported direction) from the segments either side; `magnitude_pct` its point estimate. `direction`
+    reported direction) from the segments either side (at least min_probability, or old_min_probability
+    for a change 14 days old; a change reported so on the data of the days before stays while it is at
+    least hold_probability); `magnitude_pct` its point estimate. `direction`
     is "regression", "improvement", or "scale_change" for a level that moved by 50x or more (a unit
     change or a broken test: see `detectors.SCALE_CHANGE_FACTOR`). Non-finite and non-positive values
     are ignored (the scan works on log values).
