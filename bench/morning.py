@@ -81,11 +81,11 @@ def _first_found(tr: pd.DataFrame, starts: np.ndarray, cut_times: list, per_cut:
     return found
 
 
-def _ceiling_found(tr: pd.DataFrame, starts: np.ndarray, ts: np.ndarray, cut_times: list,
+def _ceiling_found(tr: pd.DataFrame, starts: np.ndarray, first_idx: np.ndarray, cut_times: list,
                    cut_idx: np.ndarray) -> list[float | None]:
     """`_first_found` for a detector that knows the truth: from the first cut holding `CEILING_POINTS`
-    points after a change, an alert at its first point (bench/score.py's ceiling_alerts) on every cut."""
-    first_idx = np.searchsorted(ts, starts, side="left")
+    points after a change (whose first point is ts[first_idx]), an alert at its first point (bench/score.py's
+    ceiling_alerts) on every cut."""
     fp = pd.to_datetime(tr["first_point"]).to_numpy(dtype="datetime64[ns]")
     dirs = tr["direction"].to_numpy(dtype=object)
     per_cut = []
@@ -126,7 +126,8 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     first_found_gap = _first_found(tr, starts, cut_times, per_cut, gap_aware=True) if "first_point" in tr else None
     cut_arr = np.array(cut_times, dtype="datetime64[ns]")
     cut_idx = np.searchsorted(ts, cut_arr, side="left")
-    ceiling = _ceiling_found(tr, starts, ts, cut_times, cut_idx) if "first_point" in tr else [None] * len(tr)
+    first_idx = np.searchsorted(ts, starts, side="left")  # each change's first point
+    ceiling = _ceiling_found(tr, starts, first_idx, cut_times, cut_idx) if "first_point" in tr else [None] * len(tr)
     for i in range(len(tr)):
         if not eligible[i]:
             continue
@@ -138,9 +139,8 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
         if ceiling[i] is not None:
             out["ceiling_found"] += 1
         # the floor: no detector can alert on a cut holding fewer points after the change
-        j = int(np.searchsorted(ts, starts[i], side="left"))
         for need in FLOOR_POINTS:
-            ok = np.flatnonzero((cut_idx - j >= need) & (cut_arr > starts[i]))
+            ok = np.flatnonzero((cut_idx - first_idx[i] >= need) & (cut_arr > starts[i]))
             out["floor"][need].append(float((cut_times[ok[0]] - starts[i]) / DAY) if ok.size else np.inf)
     vanished: list = []
     out["new"], out["retracted"] = flip_flops(per_cut, 7 * DAY, vanished)

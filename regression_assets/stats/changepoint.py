@@ -444,6 +444,12 @@ def _verdict(t: np.ndarray, x: np.ndarray, start: float, cp: float, cp_last: flo
             "lo80_pct": 100.0 * np.expm1(lo), "hi80_pct": 100.0 * np.expm1(hi), "n_before": nb, "n_after": na}
 
 
+def _between(bounds: list[float], before: int, after: int) -> tuple[float, float]:
+    """The change points of groups `before` and `after` (±inf past either end): what a change between
+    them is judged within."""
+    return (bounds[before] if before >= 0 else -np.inf), (bounds[after] if after < len(bounds) else np.inf)
+
+
 def _reported_earlier(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool, held: list[dict],
                       cfg: ScanConfig) -> list[dict]:
     """The rows of `held` that the series as it stood hold_days and 2 hold_days earlier reported at
@@ -451,16 +457,20 @@ def _reported_earlier(timestamps: np.ndarray, values: np.ndarray, lower_is_bette
     own data, so "was it an alert the days before" is answered by judging those days' data again."""
     ts = np.asarray(timestamps).astype("datetime64[ns]")
     vals = np.asarray(values)
-    earlier = []
-    for m in (1, 2):
-        keep = ts < ts.max() - np.timedelta64(int(m * cfg.hold_days * DAY_NS), "ns")
-        earlier.append(detect_changes(ts[keep], vals[keep], lower_is_better, replace(cfg, hold_days=0.0)))
-    e = pd.concat([d for d in earlier if len(d)] or earlier[:1])
-    e = e[e["probability"] >= cfg.min_probability]  # reported with confidence, not held or old-gated itself
-    e_ts = pd.to_datetime(e["timestamp"]).to_numpy(dtype="datetime64[ns]").astype(np.int64)
-    e_dir = e["direction"].to_numpy(dtype=object)
     tol = cfg.hold_tolerance_days * DAY_NS
-    return [r for r in held if np.any((e_dir == r["direction"]) & (np.abs(e_ts - r["timestamp"].value) <= tol))]
+    kept, left = [], held
+    for m in (1, 2):  # the data of 2 days earlier first; 4 days only for what they did not report
+        keep = ts < ts.max() - np.timedelta64(int(m * cfg.hold_days * DAY_NS), "ns")
+        e = detect_changes(ts[keep], vals[keep], lower_is_better, replace(cfg, hold_days=0.0))
+        e = e[e["probability"] >= cfg.min_probability]  # reported with confidence, not held or old-gated itself
+        e_ts = pd.to_datetime(e["timestamp"]).to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        e_dir = e["direction"].to_numpy(dtype=object)
+        seen = [bool(np.any((e_dir == r["direction"]) & (np.abs(e_ts - r["timestamp"].value) <= tol))) for r in left]
+        kept += [r for r, y in zip(left, seen, strict=True) if y]
+        left = [r for r, y in zip(left, seen, strict=True) if not y]
+        if not left:
+            break
+    return kept
 
 
 def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool = True,
@@ -492,8 +502,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     verdicts: list[dict | None] = []
     for k, g in enumerate(groups):
         cp, cp_last = sc["time"].iat[g[0]], sc["time"].iat[g[-1]]
-        start = bounds[k - 1] if k > 0 else -np.inf
-        end = bounds[k + 1] if k + 1 < len(groups) else np.inf
+        start, end = _between(bounds, k - 1, k + 1)
         # A step the short scan found is placed at the best split around it; a change only the long
         # scan saw is mostly a ramp, along whose slope the best split wanders as data arrives (an
         # alert moving by over a week: a retraction), so it stays at the long scan's peak.
@@ -505,20 +514,17 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     # Two neighbouring changes in one direction that each fail, but pass as one: a ramp whose
     # candidates the grouping took for two changes, each judged on half of the climb (an alert that
     # comes and goes as the grouping does).
-    absorbed: set[int] = set()  # groups the rescue judged together with their predecessor
+    # groups the rescue judged together with their predecessor: never judged again with their successor
+    absorbed: set[int] = set()
     if cfg.rescue_merge_days > 0:
-        merged = False  # group k was merged into k - 1: it is not merged again with k + 1
         for k in range(len(groups) - 1):
-            if merged or verdicts[k] is not None or verdicts[k + 1] is not None or \
+            if k in absorbed or verdicts[k] is not None or verdicts[k + 1] is not None or \
                     np.sign(_t_value(sc, groups[k][0], cfg)) != np.sign(_t_value(sc, groups[k + 1][0], cfg)) or \
                     spans[k + 1][0] - spans[k][1] > cfg.rescue_merge_days * DAY_NS:
-                merged = False
                 continue
-            start = bounds[k - 1] if k > 0 else -np.inf
-            end = bounds[k + 2] if k + 2 < len(groups) else np.inf
+            start, end = _between(bounds, k - 1, k + 2)
             verdicts[k] = _verdict(t, x, start, spans[k][0], spans[k + 1][1], end, scale, lower_is_better, cfg)
-            merged = verdicts[k] is not None
-            if merged:
+            if verdicts[k] is not None:
                 absorbed.add(k + 1)
     rows = [{**v, "t_value": _t_value(sc, g[0], cfg)} for v, g in zip(verdicts, groups, strict=True) if v]
     # A change that fails only the probability gate, but not by much, is held if it was reported on the
@@ -528,8 +534,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         for k, g in enumerate(groups):
             if verdicts[k] is not None or k in absorbed:
                 continue
-            start = bounds[k - 1] if k > 0 else -np.inf
-            end = bounds[k + 1] if k + 1 < len(groups) else np.inf
+            start, end = _between(bounds, k - 1, k + 1)
             v = _verdict(t, x, start, spans[k][0], spans[k][1], end, scale, lower_is_better, cfg,
                          need=cfg.hold_probability)
             if v is not None:
