@@ -95,9 +95,16 @@ def _ceiling_found(tr: pd.DataFrame, starts: np.ndarray, first_idx: np.ndarray, 
     return _first_found(tr, starts, cut_times, per_cut, gap_aware=False)
 
 
+def morning_cuts(first_day, n_days) -> list:
+    """The times a series is cut at: every STEP_DAYS-th day from FIRST_CUT_DAY on (each cut keeps the
+    points before it, as that morning's partition would see them)."""
+    first_day = np.datetime64(first_day, "ns")
+    return [first_day + d * DAY for d in range(FIRST_CUT_DAY, int(n_days) + 1, STEP_DAYS)]
+
+
 def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame) -> dict:
     """One series' cuts: its changes' first-found delays, the data floor, flip-flop counts, timing."""
-    cut_times = [first_day + d * DAY for d in range(FIRST_CUT_DAY, int(n_days) + 1, STEP_DAYS)]
+    cut_times = morning_cuts(first_day, n_days)
     out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "delays": [],
            "delays_gap_aware": [], "ceiling_found": 0, "floor": {k: [] for k in FLOOR_POINTS}}
     per_cut: list[tuple[np.ndarray, np.ndarray]] = []

@@ -2,6 +2,7 @@
 
     python -m bench.tuning tune3 [--set t_threshold=4.2 ...] [--errors] [--retractions] [--whole-only]
                                  [--save NAME] [--against NAME]
+    python -m bench.tuning tune4 --series tune4-0022 [--between 2025-11-01 2025-12-01] [--set ...]
 
 Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune" to "tune4"; the
 report seed is not offered: nothing is tuned on it. `--set` overrides a `ScanConfig` field for this
@@ -11,7 +12,9 @@ delay / retracted share, and with `--errors` every missed change and unmatched a
 bench/out/tuning-NAME.json; `--against NAME` lists the series whose counts differ from that run's (same
 set) and the paired change in F1 and retracted share with a 90 % bootstrap interval over series: most
 experiments move a handful of series, and a change of two retractions in 380 is often noise.
-Takes ~5 min for 300 series on 2 cores (the morning view runs in 2 processes).
+Takes ~5 min for 300 series on 2 cores (the morning view runs in 2 processes). `--series SID` prints
+one series' true changes and its alerts on every morning cut instead (between two dates, if given):
+how an alert moved or vanished from one morning to the next.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import pandas as pd
 
 from bench import generate as gen
 from bench.methods import iter_series, run_inproc
-from bench.morning import run_morning
+from bench.morning import morning_cuts, run_morning
 from bench.score import (
     COUNT_COLUMNS,
     bootstrap_weights,
@@ -70,10 +73,19 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--whole-only", action="store_true", help="skip the morning view")
     ap.add_argument("--save", metavar="NAME", help="keep per-series counts in bench/out/tuning-NAME.json")
     ap.add_argument("--against", metavar="NAME", help="compare per-series counts with a saved run")
+    ap.add_argument("--series", metavar="SID", help="one series' alerts on every morning cut, nothing else")
+    ap.add_argument("--between", nargs=2, metavar=("FROM", "TO"), help="with --series: only these cuts")
     args = ap.parse_args(argv)
     cfg = config_from(args.overrides)
     fn = functools.partial(_detect, cfg)
-    pts, truth, meta = gen.to_frames(gen.generate(gen.TUNING_SEEDS[args.set], args.n, prefix=f"{args.set}-"))
+    generated = gen.generate(gen.TUNING_SEEDS[args.set], args.n, prefix=f"{args.set}-")
+    if args.series:
+        found = [s for s in generated if s.series_id == args.series]
+        if not found:
+            raise SystemExit(f"--series {args.series}: not in {args.set} (ids {args.set}-0000 .. {args.set}-{args.n - 1:04d})")
+        print_series_mornings(found[0], cfg, *(args.between or (None, None)))
+        return
+    pts, truth, meta = gen.to_frames(generated)
     series = list(iter_series(pts))
 
     alerts, info = run_inproc(fn, series)
@@ -103,6 +115,33 @@ def main(argv: list[str] | None = None) -> None:
         _saved(args.save).write_text(json.dumps(run) + "\n")
     if args.against:
         compare(json.loads(_saved(args.against).read_text()), run)
+
+
+def series_mornings(s: gen.GenSeries, cfg: ScanConfig, since=None, until=None) -> list[tuple[pd.Timestamp, int, pd.DataFrame]]:
+    """(cut time, points before it, alerts) for each morning cut of one generated series, between
+    `since` and `until` (inclusive, any date pandas reads): what each day's partition reports."""
+    lo = pd.Timestamp(since) if since is not None else pd.Timestamp.min
+    hi = pd.Timestamp(until) if until is not None else pd.Timestamp.max
+    out = []
+    for ct in morning_cuts(s.first_day, s.n_days):
+        if not lo <= pd.Timestamp(ct) <= hi:
+            continue
+        k = int(np.searchsorted(s.timestamps, ct, side="left"))
+        out.append((pd.Timestamp(ct), k, detect_changes(s.timestamps[:k], s.values[:k], s.lower_is_better, cfg)))
+    return out
+
+
+def print_series_mornings(s: gen.GenSeries, cfg: ScanConfig, since=None, until=None) -> None:
+    """`--series`: the series' true changes, then one line of alerts per morning cut."""
+    print(f"{s.series_id}: {s.noise} noise {s.noise_sd_pct:.2f} %, {s.runs_per_day:.1f} runs a day, "
+          f"{'lower' if s.lower_is_better else 'higher'} is better")
+    for c in s.changes:
+        print(f"  true {c['kind']} {pd.Timestamp(c['start']):%Y-%m-%d %H:%M} .. {pd.Timestamp(c['end']):%Y-%m-%d %H:%M} "
+              f"{c['magnitude_pct']:+.1f}% {c['direction']}")
+    for ct, k, alerts in series_mornings(s, cfg, since, until):
+        rows = " | ".join(f"{pd.Timestamp(a.timestamp):%Y-%m-%d %H:%M} {a.direction} {a.magnitude_pct:+.1f}% "
+                          f"P {a.probability:.2f} t {a.t_value:.1f}" for a in alerts.itertuples())
+        print(f"  cut {ct:%Y-%m-%d} ({k} points): {rows or '-'}")
 
 
 def _saved(name: str) -> Path:

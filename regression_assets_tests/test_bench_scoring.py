@@ -349,3 +349,25 @@ def test_tuning_comparison_lists_the_series_that_changed_and_the_paired_differen
     assert "morning found +0.0000" in out[2] and "morning retracted +0.1667" in out[2]
     with pytest.raises(SystemExit, match="tune2"):
         compare({**base, "set": "tune2"}, run)
+
+
+def test_one_series_mornings_are_the_cuts_the_morning_view_scores(capsys):
+    from bench import generate as gen
+    from bench.morning import DAY, FIRST_CUT_DAY, STEP_DAYS
+    from bench.tuning import main, series_mornings
+    from regression_assets.stats.changepoint import ScanConfig, detect_changes
+
+    s = gen.generate(QUALITY_SEED, 1, prefix="q")[0]  # one series of the quality floor's seed
+    first = pd.Timestamp(np.datetime64(s.first_day, "ns"))
+    since, until = first + pd.Timedelta(days=30), first + pd.Timedelta(days=36)
+    cuts = series_mornings(s, ScanConfig(), since, until)
+    # every STEP_DAYS-th day from FIRST_CUT_DAY on, both ends inclusive
+    assert [c for c, _, _ in cuts] == [first + pd.Timedelta(DAY * d) for d in (30, 32, 34, 36)]
+    assert (FIRST_CUT_DAY, STEP_DAYS) == (20, 2)
+    for ct, k, alerts in cuts:
+        assert s.timestamps[k - 1] < np.datetime64(ct) <= s.timestamps[k]  # the points before the cut
+        expect = detect_changes(s.timestamps[:k], s.values[:k], s.lower_is_better)
+        pd.testing.assert_frame_equal(alerts, expect)
+    assert len(series_mornings(s, ScanConfig())) == len(range(FIRST_CUT_DAY, s.n_days + 1, STEP_DAYS))
+    with pytest.raises(SystemExit, match="not in tune"):
+        main(["tune", "--n", "2", "--series", "tune-0002"])
