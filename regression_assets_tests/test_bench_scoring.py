@@ -351,7 +351,7 @@ def test_tuning_comparison_lists_the_series_that_changed_and_the_paired_differen
         compare({**base, "set": "tune2"}, run)
 
 
-def test_one_series_mornings_are_the_cuts_the_morning_view_scores(capsys):
+def test_one_series_mornings_are_the_cuts_the_morning_view_scores():
     from bench import generate as gen
     from bench.morning import DAY, FIRST_CUT_DAY, STEP_DAYS
     from bench.tuning import main, series_mornings
