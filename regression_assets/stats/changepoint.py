@@ -11,7 +11,7 @@ import pandas as pd
 from scipy import stats as sps
 
 from regression_assets.stats.detectors import SCALE_CHANGE, is_scale_change
-from regression_assets.stats.mixture import demode
+from regression_assets.stats.mixture import demode_modes
 from regression_assets.stats.series import clean_points
 
 DAY_NS = 86_400 * 10**9
@@ -91,6 +91,12 @@ class ScanConfig:
     hold_days: float = 2.0
     hold_probability: float = 0.5
     hold_tolerance_days: float = 7.0
+    # On a multi-modal series, a fresh change is not reported while every run after it sits within this
+    # many (of the modes' largest) sds of a mode's place around the level before it (or of its mirror
+    # image: the level there may be one mode gap off). The demoded level is one-sided at the series'
+    # end, and runs switching modes there passed as a 3 % step at P 0.92-0.99, gone the next morning
+    # (bench/EXPERIMENTS.md, session 15). 0 turns it off.
+    mode_flip_sds: float = 3.0
 
 
 def _noise_scale(x: np.ndarray) -> float:
@@ -426,22 +432,41 @@ def _unflag_tail(pts: pd.DataFrame, cfg: ScanConfig) -> pd.DataFrame:
 
 
 def _verdict(t: np.ndarray, x: np.ndarray, start: float, cp: float, cp_last: float, end: float, scale: float,
-             lower_is_better: bool, cfg: ScanConfig, need: float | None = None) -> dict | None:
+             lower_is_better: bool, cfg: ScanConfig, need: float | None = None,
+             modes: tuple[np.ndarray, np.ndarray, float] | None = None) -> dict | None:
     """The alert for a change found as candidates cp .. cp_last (its row but t_value), or None if it fails."""
     delta, lo, hi, prob, nb, na = _judge_group(t, x, start, cp, cp_last, end, scale, cfg)
     pct = 100.0 * np.expm1(delta)
     old = t[-1] - cp >= cfg.old_age_days * DAY_NS
     if need is None:
         need = cfg.old_min_probability if old else cfg.min_probability
-    if na <= cfg.tail_few_runs and t[-1] < cp + cfg.fore_days * DAY_NS:
+    fresh = t[-1] < cp + cfg.fore_days * DAY_NS  # its fore window runs past the series' end
+    if na <= cfg.tail_few_runs and fresh:
         if np.sign(delta) * _quantile_skewness(_segment_before(t, x, start, cp, cfg)) >= cfg.skewed_noise:
             need = max(need, cfg.tail_min_probability)
     if abs(pct) < cfg.min_change_pct or prob < need:
+        return None
+    if fresh and modes is not None and _modes_explain(t, x, start, cp, end, modes, cfg):
         return None
     worse = (pct > 0) == bool(lower_is_better)
     direction = SCALE_CHANGE if is_scale_change(pct) else "regression" if worse else "improvement"
     return {"timestamp": pd.Timestamp(int(cp)), "direction": direction, "magnitude_pct": pct, "probability": prob,
             "lo80_pct": 100.0 * np.expm1(lo), "hi80_pct": 100.0 * np.expm1(hi), "n_before": nb, "n_after": na}
+
+
+def _modes_explain(t: np.ndarray, x: np.ndarray, start: float, cp: float, end: float,
+                   modes: tuple[np.ndarray, np.ndarray, float], cfg: ScanConfig) -> bool:
+    """Whether every run after `cp` sits at one of the series' modes around the level before it: runs
+    switching modes, not a change (`ScanConfig.mode_flip_sds`). `modes`: the log values before demoding,
+    the modes' offsets and their largest sd (`demode_modes`)."""
+    raw, offsets, spread = modes
+    if cfg.mode_flip_sds <= 0 or len(offsets) < 2:
+        return False
+    after = raw[(t >= cp) & (t < end)]
+    if len(after) == 0:
+        return False
+    places = np.median(_segment_before(t, x, start, cp, cfg)) + np.unique(np.r_[offsets, -offsets])
+    return bool(np.all(np.min(np.abs(after[:, None] - places[None, :]), axis=1) <= cfg.mode_flip_sds * spread))
 
 
 def _between(bounds: list[float], before: int, after: int) -> tuple[float, float]:
@@ -492,7 +517,9 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     if len(pts) < cfg.min_before + cfg.min_after:
         return pd.DataFrame(columns=RESULT_COLUMNS)
     t = pts["timestamp"].to_numpy().astype("datetime64[ns]").astype(np.int64).astype(float)
-    x, _ = demode(pts["log_value"].to_numpy())
+    raw = pts["log_value"].to_numpy()
+    x, offsets, spread = demode_modes(raw)
+    modes = (raw, offsets, spread)  # for _modes_explain
     sc = scan(t, x, cfg)
     cands = _pick_candidates(sc, cfg)
     groups = _group_candidates(t, x, sc, cands, cfg)
@@ -510,7 +537,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
             cp = cp_last = _refine(t, x, cp, start, end, cfg)
             bounds[k] = cp
         spans.append((cp, cp_last))
-        verdicts.append(_verdict(t, x, start, cp, cp_last, end, scale, lower_is_better, cfg))
+        verdicts.append(_verdict(t, x, start, cp, cp_last, end, scale, lower_is_better, cfg, modes=modes))
     # Two neighbouring changes in one direction that each fail, but pass as one: a ramp whose
     # candidates the grouping took for two changes, each judged on half of the climb (an alert that
     # comes and goes as the grouping does).
@@ -523,7 +550,8 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
                     spans[k + 1][0] - spans[k][1] > cfg.rescue_merge_days * DAY_NS:
                 continue
             start, end = _between(bounds, k - 1, k + 2)
-            verdicts[k] = _verdict(t, x, start, spans[k][0], spans[k + 1][1], end, scale, lower_is_better, cfg)
+            verdicts[k] = _verdict(t, x, start, spans[k][0], spans[k + 1][1], end, scale, lower_is_better, cfg,
+                                   modes=modes)
             if verdicts[k] is not None:
                 absorbed.add(k + 1)
     rows = [{**v, "t_value": _t_value(sc, g[0], cfg)} for v, g in zip(verdicts, groups, strict=True) if v]
@@ -536,7 +564,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
                 continue
             start, end = _between(bounds, k - 1, k + 1)
             v = _verdict(t, x, start, spans[k][0], spans[k][1], end, scale, lower_is_better, cfg,
-                         need=cfg.hold_probability)
+                         need=cfg.hold_probability, modes=modes)
             if v is not None:
                 held.append({**v, "t_value": _t_value(sc, g[0], cfg)})
         if held:

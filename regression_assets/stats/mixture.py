@@ -117,7 +117,15 @@ BALANCED_MODES = 0.15  # ... and each holding this share of the runs can hold a 
 
 
 def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window: int = 31) -> tuple[np.ndarray, int]:
-    """Log values with each point's mode offset removed, and the number of modes found.
+    """Log values with each point's mode offset removed, and the number of modes found (`demode_modes`)."""
+    out, offsets, _ = demode_modes(log_values, seed=seed, screen=screen, window=window)
+    return out, len(offsets)
+
+
+def demode_modes(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5,
+                 window: int = 31) -> tuple[np.ndarray, np.ndarray, float]:
+    """Log values with each point's mode offset removed; the modes' offsets from the heaviest one (one
+    per mode: [0.0] for a series left alone) and their largest sd (0.0 then).
 
     On a multi-modal series (runs land in one of a few states), the pooled mean moves whenever the
     share of runs in each state moves, which is noise, not a change. Each point is assigned to the
@@ -131,15 +139,15 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
     h = window // 2
     core = resid[h:len(resid) - h]
     if len(core) < MIN_INTERIOR or bimodality_coefficient(core) < screen:
-        return x, 1
+        return x, np.zeros(1), 0.0
     fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))
     if fit.n_modes < 2:
-        return x, 1
+        return x, np.zeros(1), 0.0
     main = int(np.argmax(fit.weights))
     offsets = np.asarray(fit.means) - fit.means[main]
     gap, spread = float(np.diff(np.sort(fit.means)).min()), max(fit.sds)
     if gap < RESOLVED_MODES * spread:
-        return x, 1
+        return x, np.zeros(1), 0.0
     if gap >= SEPARATED_MODES * spread and min(fit.weights) >= BALANCED_MODES:
         # Modes far apart, each holding a good share of the runs (so one can hold the majority of a
         # stretch): the level that explains most points, whichever mode they are in. A point counts
@@ -158,7 +166,7 @@ def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window
             level = main_pts.rolling(window, center=True, min_periods=3).median().ffill().bfill()
             level = level.fillna(np.nanmedian(x)).to_numpy()
             assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
-    return x - offsets[assign], fit.n_modes
+    return x - offsets[assign], offsets, float(spread)
 
 
 def _drop_mirror_modes(fit: ModeFit) -> ModeFit:

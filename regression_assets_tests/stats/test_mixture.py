@@ -118,3 +118,21 @@ def test_overlapping_modes_of_skewed_noise_are_left_alone(monkeypatch):
     monkeypatch.setattr(mixture, "RESOLVED_MODES", 0.0)  # without the rule: two "modes", values moved
     demoded, n_modes = demode(x)
     assert n_modes == 2 and not np.array_equal(demoded, x)
+
+
+@pytest.mark.parametrize("seed", [0, 3, 4])
+def test_demode_modes_gives_the_offsets_and_spread_of_the_modes_it_removed(seed):
+    # a third of the runs land 3 % higher on 0.35 % noise: offsets [0, log 1.03] from the heavier mode,
+    # and the modes' sd; demoded, the series is one mode of that noise
+    from regression_assets.stats.mixture import demode_modes
+
+    rng = np.random.default_rng(seed)
+    x = np.log(100 * (1 + np.where(rng.random(400) < 0.35, 0.03, 0.0)) * (1 + rng.normal(0, 0.0035, 400)))
+    out, offsets, spread = demode_modes(x)
+    assert offsets == pytest.approx([0.0, np.log(1.03)], abs=0.002)
+    assert 0.003 < spread < 0.005
+    assert np.std(out) == pytest.approx(0.0035, rel=0.15)
+    assert demode(x)[1] == 2
+    flat = np.log(100 * (1 + rng.normal(0, 0.0035, 400)))
+    out, offsets, spread = demode_modes(flat)
+    assert list(offsets) == [0.0] and spread == 0.0 and np.array_equal(out, flat)
