@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from regression_assets.stats.mixture import demode, fit_modes
+from regression_assets.stats.mixture import demode, demode_modes, fit_modes
 
 
 def test_bimodal_series_has_two_modes_at_the_right_places():
@@ -124,8 +124,6 @@ def test_overlapping_modes_of_skewed_noise_are_left_alone(monkeypatch):
 def test_demode_modes_gives_the_offsets_and_spread_of_the_modes_it_removed(seed):
     # a third of the runs land 3 % higher on 0.35 % noise: offsets [0, log 1.03] from the heavier mode,
     # and the modes' sd; demoded, the series is one mode of that noise
-    from regression_assets.stats.mixture import demode_modes
-
     rng = np.random.default_rng(seed)
     x = np.log(100 * (1 + np.where(rng.random(400) < 0.35, 0.03, 0.0)) * (1 + rng.normal(0, 0.0035, 400)))
     out, offsets, spread = demode_modes(x)
