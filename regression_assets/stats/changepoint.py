@@ -15,6 +15,7 @@ from regression_assets.stats.mixture import demode_modes
 from regression_assets.stats.series import clean_points
 
 DAY_NS = 86_400 * 10**9
+WEEK_NS = 7 * DAY_NS
 RESULT_COLUMNS = ["timestamp", "direction", "magnitude_pct", "probability", "t_value", "lo80_pct", "hi80_pct",
                   "n_before", "n_after"]
 
@@ -97,6 +98,11 @@ class ScanConfig:
     # end, and runs switching modes there passed as a 3 % step at P 0.92-0.99, gone the next morning
     # (bench/EXPERIMENTS.md, session 15). 0 turns it off.
     mode_flip_sds: float = 3.0
+    # The noise floor of a boundary this far before the series' end is that of the series up to this
+    # many days after it (on a weekly grid), not of the whole series: a new step's runs moved the whole
+    # series' floor by 2 %, and an old ramp's candidate at t 4.09 fell to 4.02 (its alert moved by 14
+    # days, two months after the ramp: bench/EXPERIMENTS.md, session 16). 0: the whole series' floor.
+    noise_settle_days: float = 28.0
 
 
 def _noise_scale(x: np.ndarray) -> float:
@@ -106,6 +112,20 @@ def _noise_scale(x: np.ndarray) -> float:
     d = np.diff(x)
     s = 1.4826 * np.median(np.abs(d - np.median(d))) / np.sqrt(2.0)
     return float(max(s, 1e-6))
+
+
+def _settled_noise_scales(t: np.ndarray, x: np.ndarray, at: np.ndarray, cfg: ScanConfig) -> np.ndarray:
+    """`_noise_scale` of the series up to `noise_settle_days` after each time in `at` (rounded up to a
+    week on a fixed grid), or of the whole series where that is past its end: a boundary's noise floor
+    that no later data can move once it is that old."""
+    at = np.asarray(at, dtype=float)
+    out = np.full(at.shape, _noise_scale(x))
+    if cfg.noise_settle_days <= 0 or len(t) == 0:
+        return out
+    until = np.ceil((at + cfg.noise_settle_days * DAY_NS) / WEEK_NS) * WEEK_NS
+    for u in np.unique(until[until <= t[-1]]):
+        out[until == u] = _noise_scale(x[t < u])
+    return out
 
 
 def _quantile_skewness(x: np.ndarray) -> float:
@@ -161,7 +181,7 @@ def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame
     # Welch's t with each window's own variance (floored at the series' point-to-point noise): the
     # windows' spread includes whatever the noise really is (heavy tails, modes), a global robust
     # scale would not.
-    floor = _noise_scale(x) ** 2
+    floor = _settled_noise_scales(t, x, tb, cfg) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         tstat = (ma - mb) / np.sqrt(np.maximum(vb, floor) / nb + np.maximum(va, floor) / na)
     # At the end of the series (the fore window runs past the last point), a change seen on only
@@ -523,7 +543,8 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     sc = scan(t, x, cfg)
     cands = _pick_candidates(sc, cfg)
     groups = _group_candidates(t, x, sc, cands, cfg)
-    scale = _noise_scale(x)
+    def scale(cp: float) -> float:  # the noise floor a change at cp is judged with
+        return float(_settled_noise_scales(t, x, np.array([cp]), cfg)[0])
     bounds = [sc["time"].iat[g[0]] for g in groups]
     spans: list[tuple[float, float]] = []  # each group's (first, last) change point
     verdicts: list[dict | None] = []
@@ -537,7 +558,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
             cp = cp_last = _refine(t, x, cp, start, end, cfg)
             bounds[k] = cp
         spans.append((cp, cp_last))
-        verdicts.append(_verdict(t, x, start, cp, cp_last, end, scale, lower_is_better, cfg, modes=modes))
+        verdicts.append(_verdict(t, x, start, cp, cp_last, end, scale(cp), lower_is_better, cfg, modes=modes))
     # Two neighbouring changes in one direction that each fail, but pass as one: a ramp whose
     # candidates the grouping took for two changes, each judged on half of the climb (an alert that
     # comes and goes as the grouping does).
@@ -550,8 +571,8 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
                     spans[k + 1][0] - spans[k][1] > cfg.rescue_merge_days * DAY_NS:
                 continue
             start, end = _between(bounds, k - 1, k + 2)
-            verdicts[k] = _verdict(t, x, start, spans[k][0], spans[k + 1][1], end, scale, lower_is_better, cfg,
-                                   modes=modes)
+            verdicts[k] = _verdict(t, x, start, spans[k][0], spans[k + 1][1], end, scale(spans[k][0]),
+                                   lower_is_better, cfg, modes=modes)
             if verdicts[k] is not None:
                 absorbed.add(k + 1)
     rows = [{**v, "t_value": _t_value(sc, g[0], cfg)} for v, g in zip(verdicts, groups, strict=True) if v]
@@ -563,7 +584,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
             if verdicts[k] is not None or k in absorbed:
                 continue
             start, end = _between(bounds, k - 1, k + 1)
-            v = _verdict(t, x, start, spans[k][0], spans[k][1], end, scale, lower_is_better, cfg,
+            v = _verdict(t, x, start, spans[k][0], spans[k][1], end, scale(spans[k][0]), lower_is_better, cfg,
                          need=cfg.hold_probability, modes=modes)
             if v is not None:
                 held.append({**v, "t_value": _t_value(sc, g[0], cfg)})
