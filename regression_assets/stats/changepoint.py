@@ -114,18 +114,36 @@ def _noise_scale(x: np.ndarray) -> float:
     return float(max(s, 1e-6))
 
 
-def _settled_noise_scales(t: np.ndarray, x: np.ndarray, at: np.ndarray, cfg: ScanConfig) -> np.ndarray:
-    """`_noise_scale` of the series up to `noise_settle_days` after each time in `at` (rounded up to a
-    week on a fixed grid), or of the whole series where that is past its end: a boundary's noise floor
-    that no later data can move once it is that old."""
-    at = np.asarray(at, dtype=float)
-    out = np.full(at.shape, _noise_scale(x))
-    if cfg.noise_settle_days <= 0 or len(t) == 0:
+@dataclass(frozen=True)
+class _NoiseFloors:
+    """`_noise_scale` of the series up to `noise_settle_days` after a time (rounded up to a week on a fixed
+    grid), or of the whole series where that is past its end: a boundary's noise floor that no later data
+    can move once it is that old. Computed once per series, one figure per week."""
+
+    whole: float
+    settle_ns: float
+    first_week: int = 0
+    weekly: np.ndarray | None = None  # the figure for each week index from first_week on
+
+    @classmethod
+    def of(cls, t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> "_NoiseFloors":
+        whole = _noise_scale(x)
+        if cfg.noise_settle_days <= 0 or len(t) < 2:
+            return cls(whole, 0.0)
+        settle = cfg.noise_settle_days * DAY_NS
+        first, last = int(np.ceil((t[1] + settle) / WEEK_NS)), int(np.floor(t[-1] / WEEK_NS))
+        weekly = np.array([_noise_scale(x[t < k * WEEK_NS]) for k in range(first, last + 1)])
+        return cls(whole, settle, first, weekly)
+
+    def at(self, times: np.ndarray) -> np.ndarray:
+        times = np.asarray(times, dtype=float)
+        out = np.full(times.shape, self.whole)
+        if self.weekly is None or len(self.weekly) == 0:
+            return out
+        k = np.ceil((times + self.settle_ns) / WEEK_NS).astype(np.int64) - self.first_week
+        ok = (k >= 0) & (k < len(self.weekly))
+        out[ok] = self.weekly[k[ok]]
         return out
-    until = np.ceil((at + cfg.noise_settle_days * DAY_NS) / WEEK_NS) * WEEK_NS
-    for u in np.unique(until[until <= t[-1]]):
-        out[until == u] = _noise_scale(x[t < u])
-    return out
 
 
 def _quantile_skewness(x: np.ndarray) -> float:
@@ -149,18 +167,20 @@ def _window_sums(t: np.ndarray, x: np.ndarray, lo: np.ndarray, hi: np.ndarray):
     return n, mean, np.maximum(var, 0.0)
 
 
-def scan(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame:
+def scan(t: np.ndarray, x: np.ndarray, cfg: ScanConfig, floors: _NoiseFloors | None = None) -> pd.DataFrame:
     """The scan statistic at every push boundary (`t`, `delta`), and that of the long scan (`t_long`, ...)."""
-    sc = _scan_windows(t, x, cfg)
+    floors = floors or _NoiseFloors.of(t, x, cfg)
+    sc = _scan_windows(t, x, cfg, floors)
     if cfg.long_back_days > 0 and len(sc):
         long_cfg = replace(cfg, back_days=cfg.long_back_days, fore_days=cfg.long_fore_days,
                            back_max_pushes=cfg.long_back_max_pushes, fore_max_pushes=cfg.long_fore_max_pushes)
-        long = _scan_windows(t, x, long_cfg)
+        long = _scan_windows(t, x, long_cfg, floors)
         sc["t_long"], sc["delta_long"] = long["t"].to_numpy(), long["delta"].to_numpy()
     return sc
 
 
-def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame:
+def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig,
+                  floors: _NoiseFloors | None = None) -> pd.DataFrame:
     """Welch's t of the mean log-value after vs before every push boundary, over cfg's windows."""
     pushes, first_idx = np.unique(t, return_index=True)
     if len(pushes) < 2:
@@ -181,7 +201,7 @@ def _scan_windows(t: np.ndarray, x: np.ndarray, cfg: ScanConfig) -> pd.DataFrame
     # Welch's t with each window's own variance (floored at the series' point-to-point noise): the
     # windows' spread includes whatever the noise really is (heavy tails, modes), a global robust
     # scale would not.
-    floor = _settled_noise_scales(t, x, tb, cfg) ** 2
+    floor = (floors or _NoiseFloors.of(t, x, cfg)).at(tb) ** 2
     with np.errstate(invalid="ignore", divide="ignore"):
         tstat = (ma - mb) / np.sqrt(np.maximum(vb, floor) / nb + np.maximum(va, floor) / na)
     # At the end of the series (the fore window runs past the last point), a change seen on only
@@ -540,11 +560,12 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     raw = pts["log_value"].to_numpy()
     x, offsets, spread = demode_modes(raw)
     modes = (raw, offsets, spread)  # for _modes_explain
-    sc = scan(t, x, cfg)
+    floors = _NoiseFloors.of(t, x, cfg)
+    sc = scan(t, x, cfg, floors)
     cands = _pick_candidates(sc, cfg)
     groups = _group_candidates(t, x, sc, cands, cfg)
     def scale(cp: float) -> float:  # the noise floor a change at cp is judged with
-        return float(_settled_noise_scales(t, x, np.array([cp]), cfg)[0])
+        return float(floors.at(np.array([cp]))[0])
     bounds = [sc["time"].iat[g[0]] for g in groups]
     spans: list[tuple[float, float]] = []  # each group's (first, last) change point
     verdicts: list[dict | None] = []
