@@ -14,6 +14,11 @@ on day 20 and run every 2 days to the end of the series.
   saw, at its push, is gone, often because the change point moved by more than a day).
 - the data floor: the median delay to the first cut that holds 1 (or 3) points after a change, whatever
   the detector: with cuts every 2 days and 1-8 runs a day no method can be faster than that;
+- the gate floor: the same, for a detector that also waits, on a ramp, for a point after its level has
+  moved by the magnitude gate (GATE_PCT, the 2 % of the contract: a ramp of 4 % over 20 days is not yet a
+  2 % change on its 9th day), with 1, 2 or 3 points after the change, over the 95 % of changes quickest
+  to show (GATE_FLOOR_SHARE, the found goal's share): no detector that finds 95 % of the changes and
+  reports only changes past the gate has a smaller median delay;
 - the found ceiling (`found_share_ceiling`): the share a detector that knows the truth finds on the
   strict window, alerting at each change's first point once a cut holds 3 points after it.
 """
@@ -61,6 +66,9 @@ def flip_flops(per_cut: list[tuple[np.ndarray, np.ndarray]], tol, vanished: list
 
 
 FLOOR_POINTS = (1, 3)  # the data floor: first cut holding this many points after a change
+GATE_FLOOR_POINTS = (1, 2, 3)  # the gate floor: ... and, on a ramp, a point past the magnitude gate
+GATE_PCT = 2.0  # the magnitude gate of the detect contract (and of Perfherder)
+GATE_FLOOR_SHARE = 0.95  # the gate floor is for a detector that finds this share of changes (the goal's)
 CEILING_POINTS = 3  # the found ceiling: a change is alerted once a cut holds this many points after it
 
 
@@ -95,6 +103,35 @@ def _ceiling_found(tr: pd.DataFrame, starts: np.ndarray, first_idx: np.ndarray, 
     return _first_found(tr, starts, cut_times, per_cut, gap_aware=False)
 
 
+def gate_times(tr: pd.DataFrame, starts: np.ndarray) -> np.ndarray:
+    """When each change's level has first moved by GATE_PCT: its start for a step (and for a ramp smaller
+    than the gate, whose whole length it then takes), else the point of a linear ramp where it passes."""
+    ends = pd.to_datetime(tr["end"]).to_numpy(dtype="datetime64[ns]")
+    size = np.abs(np.log1p(tr["magnitude_pct"].to_numpy(float) / 100.0))
+    share = np.minimum(np.log1p(GATE_PCT / 100.0) / np.maximum(size, 1e-12), 1.0)
+    return starts + ((ends - starts).astype(np.int64) * share).astype("timedelta64[ns]")
+
+
+def _floor_delay(cut_arr: np.ndarray, cut_idx: np.ndarray, start, first_idx: int, need: int,
+                 gate_idx: int | None = None) -> float:
+    """Days from `start` to the first cut holding `need` points from index `first_idx` on (and one from
+    `gate_idx` on, if given); inf if no cut does."""
+    ok = (cut_idx - first_idx >= need) & (cut_arr > start)
+    if gate_idx is not None:
+        ok &= cut_idx - gate_idx >= 1
+    hit = np.flatnonzero(ok)
+    return float((cut_arr[hit[0]] - start) / DAY) if hit.size else np.inf
+
+
+def _quickest_median(delays: list[float], share: float) -> float:
+    """The median of the `share` of `delays` that are shortest (the least median delay of a detector that
+    finds that share of the changes, each no sooner than its delay here); nan if there are none."""
+    if not delays:
+        return float("nan")
+    quickest = np.sort(np.asarray(delays, float))[: int(np.ceil(share * len(delays)))]
+    return float(np.median(quickest))
+
+
 def morning_cuts(first_day, n_days) -> list:
     """The times a series is cut at: every STEP_DAYS-th day from FIRST_CUT_DAY on (each cut keeps the
     points before it, as that morning's partition would see them)."""
@@ -106,7 +143,8 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     """One series' cuts: its changes' first-found delays, the data floor, flip-flop counts, timing."""
     cut_times = morning_cuts(first_day, n_days)
     out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "delays": [],
-           "delays_gap_aware": [], "ceiling_found": 0, "floor": {k: [] for k in FLOOR_POINTS}}
+           "delays_gap_aware": [], "ceiling_found": 0, "floor": {k: [] for k in FLOOR_POINTS},
+           "gate_floor": {k: [] for k in GATE_FLOOR_POINTS}}
     per_cut: list[tuple[np.ndarray, np.ndarray]] = []
     for ct in cut_times:
         k = int(np.searchsorted(ts, ct, side="left"))
@@ -135,6 +173,7 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     cut_idx = np.searchsorted(ts, cut_arr, side="left")
     first_idx = np.searchsorted(ts, starts, side="left")  # each change's first point
     ceiling = _ceiling_found(tr, starts, first_idx, cut_times, cut_idx) if "first_point" in tr else [None] * len(tr)
+    gate_idx = np.searchsorted(ts, gate_times(tr, starts), side="left")  # each change's first point past the gate
     for i in range(len(tr)):
         if not eligible[i]:
             continue
@@ -147,8 +186,9 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
             out["ceiling_found"] += 1
         # the floor: no detector can alert on a cut holding fewer points after the change
         for need in FLOOR_POINTS:
-            ok = np.flatnonzero((cut_idx - first_idx[i] >= need) & (cut_arr > starts[i]))
-            out["floor"][need].append(float((cut_times[ok[0]] - starts[i]) / DAY) if ok.size else np.inf)
+            out["floor"][need].append(_floor_delay(cut_arr, cut_idx, starts[i], first_idx[i], need))
+        for need in GATE_FLOOR_POINTS:
+            out["gate_floor"][need].append(_floor_delay(cut_arr, cut_idx, starts[i], first_idx[i], need, gate_idx[i]))
     vanished: list = []
     out["new"], out["retracted"] = flip_flops(per_cut, 7 * DAY, vanished)
     out["retracted_alerts"] = [(sid, cut_times[k], t, d) for k, t, d in vanished]
@@ -183,6 +223,7 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
     delays_gap = [d for p in parts for d in p["delays_gap_aware"]]
     has_gap = "first_point" in truth
     floor = {k: [d for p in parts for d in p["floor"][k]] for k in FLOOR_POINTS}
+    gate_floor = {k: [d for p in parts for d in p["gate_floor"][k]] for k in GATE_FLOOR_POINTS}
     n_changes, n_found = tot["changes"], len(delays)
     # intervals from resampling the series (bench/score.py)
     w = bootstrap_weights(len(parts))
@@ -211,6 +252,11 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
         "found_share_ceiling": tot["ceiling_found"] / n_changes if has_gap and n_changes else float("nan"),
         # the fastest any detector could be on these cuts: the first cut with >= k points after each change
         **{f"floor_median_delay_days_{k}pt": float(np.median(v)) if v else float("nan") for k, v in floor.items()},
+        # ... and that also waits for a ramp's level to pass the magnitude gate, over the GATE_FLOOR_SHARE
+        # of changes quickest to show: a detector that reports only changes of at least GATE_PCT, on k
+        # points after them, and finds that share, has a median delay at least this
+        **{f"gate_floor_median_delay_days_{k}pt": _quickest_median(v, GATE_FLOOR_SHARE)
+           for k, v in gate_floor.items()},
         "new_alerts": tot["new"],
         "retracted": tot["retracted"],
         "retracted_share": tot["retracted"] / tot["new"] if tot["new"] else float("nan"),

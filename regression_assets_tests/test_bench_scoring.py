@@ -135,6 +135,34 @@ def test_the_ceiling_misses_only_the_change_that_starts_in_a_long_data_gap():
     assert m["changes"] == 3 and m["found_share_ceiling"] == 1 / 3
 
 
+def test_the_gate_floor_waits_for_a_ramp_to_pass_the_magnitude_gate():
+    from bench.morning import run_morning
+
+    # a run a day at 08:00 for 80 days; a 5 % step on day 30.5 and a 4 % ramp over days 40.5 .. 60.5, whose
+    # level passes 2 % at 40.5 + 20 * log(1.02) / log(1.04) = day 50.60 (first point: day 51)
+    first = np.datetime64("2025-01-01T00:00", "ns")
+    ts = np.array([first + np.timedelta64(d * 24 + 8, "h") for d in range(80)], dtype="datetime64[ns]")
+    at = [first + np.timedelta64(d * 24 + 12, "h") for d in (30, 40, 60)]
+    truth = _truth([("a", at[0], at[0], "step", "regression", 5.0), ("a", at[1], at[2], "ramp", "regression", 4.0)])
+    meta = pd.DataFrame({"series_id": ["a"], "first_day": [first], "n_days": [80]})
+    m = run_morning(_alert_after_gap, [("a", ts, np.ones(len(ts)), True)], truth, meta)
+    # cuts on even days: the step's first point (day 31) is on the cut of day 32 (1.5 d), its second and
+    # third on day 34's (3.5 d); the ramp shows on day 42's cut (1.5 d) but passes the gate on day 52's (11.5 d)
+    assert m["floor_median_delay_days_1pt"] == 1.5
+    assert m["gate_floor_median_delay_days_1pt"] == (1.5 + 11.5) / 2
+    assert m["gate_floor_median_delay_days_2pt"] == m["gate_floor_median_delay_days_3pt"] == (3.5 + 11.5) / 2
+
+
+def test_the_gate_floor_is_over_the_quickest_share_of_changes():
+    from bench.morning import _quickest_median
+
+    # a detector finding 2 of 4 changes at best finds the 2 quickest
+    assert _quickest_median([3.0, 100.0, 1.0, 2.0], 0.5) == 1.5
+    assert _quickest_median([3.0, 100.0, 1.0, 2.0], 0.95) == 2.5  # ceil(3.8) = all 4
+    assert _quickest_median([3.0, np.inf, 1.0], 0.6) == 2.0  # one never shows: the quickest 2 of 3
+    assert np.isnan(_quickest_median([], 0.95))
+
+
 def test_score_generated_hand_computed():
     truth = _truth(
         [
