@@ -12,6 +12,9 @@ on day 20 and run every 2 days to the end of the series.
   Share = vanished / new alerts that have a cut k+2. tol = 7 days (`retracted_share`: the change is no
   longer reported near there at all) and tol = 1 day (`moved_or_retracted_share`: the alert a sheriff
   saw, at its push, is gone, often because the change point moved by more than a day).
+- first_found_days: per series, each change's delay (None: never found), so that two methods' delays can
+  be compared on the changes both found (`paired_delays`): a method that finds only the easy changes has
+  a short median delay over what it found;
 - the data floor: the median delay to the first cut that holds 1 (or 3) points after a change, whatever
   the detector: with cuts every 2 days and 1-8 runs a day no method can be faster than that;
 - the gate floor: the same, for a detector that also waits, on a ramp, for a point after its level has
@@ -142,7 +145,7 @@ def morning_cuts(first_day, n_days) -> list:
 def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame) -> dict:
     """One series' cuts: its changes' first-found delays, the data floor, flip-flop counts, timing."""
     cut_times = morning_cuts(first_day, n_days)
-    out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "delays": [],
+    out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "delays": [], "first_found": [],
            "delays_gap_aware": [], "ceiling_found": 0, "floor": {k: [] for k in FLOOR_POINTS},
            "gate_floor": {k: [] for k in GATE_FLOOR_POINTS}}
     per_cut: list[tuple[np.ndarray, np.ndarray]] = []
@@ -178,6 +181,7 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
         if not eligible[i]:
             continue
         out["changes"] += 1
+        out["first_found"].append(first_found[i])
         if first_found[i] is not None:
             out["delays"].append(first_found[i])
         if first_found_gap is not None and first_found_gap[i] is not None:
@@ -194,6 +198,18 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
     out["retracted_alerts"] = [(sid, cut_times[k], t, d) for k, t, d in vanished]
     out["new_1d"], out["moved"] = flip_flops(per_cut, DAY)
     return out
+
+
+def paired_delays(a: dict, b: dict) -> tuple[int, float, float]:
+    """(changes both found, median delay of a's, of b's) over the changes two morning runs on the same
+    series both found (run_morning's results)."""
+    pairs = [(da, db) for sid, fa in a.get("first_found_days", {}).items()
+             for da, db in zip(fa, b.get("first_found_days", {}).get(sid, []), strict=False)
+             if da is not None and db is not None]
+    if not pairs:
+        return 0, float("nan"), float("nan")
+    da, db = np.array(pairs, float).T
+    return len(pairs), float(np.median(da)), float(np.median(db))
 
 
 def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, processes: int = 1,
@@ -268,6 +284,9 @@ def run_morning(fn, series: list, truth: pd.DataFrame, meta: pd.DataFrame, proce
         "points_per_s": tot["points"] / tot["seconds"] if tot["seconds"] else float("nan"),
         "errors": tot["errors"],
         "ci90": ci,
+        # each series' changes (those before its last cut, in truth order): days to the first cut that
+        # matched it, or None (to compare two methods' delays on the changes both found)
+        "first_found_days": {s[0]: p["first_found"] for s, p in zip(series, parts, strict=True)},
         **({"retracted_alerts": [a for p in parts for a in p["retracted_alerts"]]} if list_retracted else {}),
         **({"per_series": {s[0]: {"changes": p["changes"], "found": len(p["delays"]), "new": p["new"],
                                   "retracted": p["retracted"]} for s, p in zip(series, parts, strict=True)}}

@@ -163,6 +163,32 @@ def test_the_gate_floor_is_over_the_quickest_share_of_changes():
     assert np.isnan(_quickest_median([], 0.95))
 
 
+def test_paired_delays_compare_two_methods_on_the_changes_both_found():
+    from bench.morning import paired_delays, run_morning
+
+    first = np.datetime64("2025-01-01T00:00", "ns")
+    ts = np.array([first + np.timedelta64(d * 24 + 8, "h") for d in range(60)], dtype="datetime64[ns]")
+    at = [first + np.timedelta64(d * 24 + 12, "h") for d in (25, 45)]
+    truth = _truth([("a", t, t, "step", "regression", 5.0) for t in at])
+    meta = pd.DataFrame({"series_id": ["a"], "first_day": [first], "n_days": [60]})
+
+    def slow_second(ts, vals, lib):  # the first change once its point is in, the second 6 days late
+        shown = [t for t, late in zip(at, (0, 6), strict=True) if ts[-1] >= t + np.timedelta64(late, "D")]
+        return pd.DataFrame({"timestamp": [ts[np.searchsorted(ts, t)] for t in shown], "direction": "regression"})
+
+    def first_only(ts, vals, lib):
+        return slow_second(ts, vals, lib).iloc[:1]
+
+    slow, one = (run_morning(fn, [("a", ts, np.ones(len(ts)), True)], truth, meta) for fn in (slow_second, first_only))
+    # cuts on even days hold the points before them: day 25.5's change first shows on day 26 (08:00), on
+    # day 28's cut (2.5 d); day 45.5's is reported from day 52's point, on day 54's cut (8.5 d)
+    assert slow["first_found_days"] == {"a": [2.5, 8.5]} and one["first_found_days"] == {"a": [2.5, None]}
+    assert (slow["median_delay_days"], one["median_delay_days"]) == (5.5, 2.5)  # finding less looks faster
+    assert paired_delays(one, slow) == (1, 2.5, 2.5)  # on the change both found, equally fast
+    both, d_one, d_none = paired_delays(one, {})
+    assert both == 0 and np.isnan(d_one) and np.isnan(d_none)
+
+
 def test_score_generated_hand_computed():
     truth = _truth(
         [
