@@ -4,9 +4,10 @@
                                  [--save NAME] [--against NAME]
     python -m bench.tuning tune4 --series tune4-0022 [--between 2025-11-01 2025-12-01] [--set ...]
 
-Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune" to "tune4"; the
-report seed is not offered: nothing is tuned on it. `--set` overrides a `ScanConfig` field for this
-run. Prints F1 on the whole series (strict and gap-aware), the morning view's found share / median
+Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune" to "tune4", and its
+CHECK_SEEDS, "check": a set held out from tuning, where a change chosen on the four is run once before
+the report split is. The report seed is not offered: nothing is tuned on it. `--set` overrides a
+`ScanConfig` field for this run. Prints F1 on the whole series (strict and gap-aware), the morning view's found share / median
 delay / retracted share, and with `--errors` every missed change and unmatched alert, with
 `--retractions` every retracted alert. `--save NAME` keeps this run's per-series counts in
 bench/out/tuning-NAME.json; `--against NAME` lists the series whose counts differ from that run's (same
@@ -65,7 +66,8 @@ def _detect(cfg: ScanConfig, timestamps, values, lower_is_better) -> pd.DataFram
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("set", choices=sorted(gen.TUNING_SEEDS))
+    seeds = {**gen.TUNING_SEEDS, **gen.CHECK_SEEDS}
+    ap.add_argument("set", choices=sorted(seeds))
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="FIELD=VALUE")
     ap.add_argument("--errors", action="store_true", help="list missed changes and unmatched alerts")
@@ -78,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     cfg = config_from(args.overrides)
     fn = functools.partial(_detect, cfg)
-    generated = gen.generate(gen.TUNING_SEEDS[args.set], args.n, prefix=f"{args.set}-")
+    generated = gen.generate(seeds[args.set], args.n, prefix=f"{args.set}-")
     if args.series:
         found = [s for s in generated if s.series_id == args.series]
         if not found:
