@@ -39,7 +39,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEN_GRID = [10, 20, 30, 50, 100, 200, 400, 800]
 ORDER = ["default", "perfherder", "standin", "binseg", "otava", "edivisive", "nothing"]
-MORNING_METHODS = ["default", "perfherder", "standin"]
+# in-process methods only (the venv peers would start a process per cut); binseg is the peer to
+# beat on the morning view
+MORNING_METHODS = ["default", "perfherder", "standin", "binseg"]
 TALOS_EDIVISIVE_MAX_POINTS = 3000
 MORNING_PROCESSES = 2  # the morning view's cuts are independent: one process per core
 

@@ -39,10 +39,17 @@ def alerts_from_fit(algo, keep, y, timestamps, lower_is_better: bool, pen: float
     return df
 
 
-def make_detector(pen: float):
-    def detect_binseg(timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool) -> pd.DataFrame:
-        algo, keep, y = fit(values)
-        return alerts_from_fit(algo, keep, y, timestamps, lower_is_better, pen)
+class BinsegDetector:
+    """The peer's detector at a frozen penalty: a class, not a closure, so that the morning view's
+    process pool can pickle it."""
 
-    detect_binseg.pen = pen  # type: ignore[attr-defined]
-    return detect_binseg
+    def __init__(self, pen: float):
+        self.pen = pen
+
+    def __call__(self, timestamps: np.ndarray, values: np.ndarray, lower_is_better: bool) -> pd.DataFrame:
+        algo, keep, y = fit(values)
+        return alerts_from_fit(algo, keep, y, timestamps, lower_is_better, self.pen)
+
+
+def make_detector(pen: float) -> BinsegDetector:
+    return BinsegDetector(pen)
