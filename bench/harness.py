@@ -20,7 +20,8 @@ import pandas as pd
 
 from bench import generate as gen
 from bench.methods import iter_series, load_methods, run_method, write_input_csv
-from bench.morning import GATE_FLOOR_SHARE, GATE_PCT, paired_delays, run_morning
+from bench.morning import GATE_FLOOR_SHARE, paired_delays, run_morning
+from bench.peers.common import GATE_PCT
 from bench.realise import load_realise, load_talos, score_realise, score_talos
 from bench.score import (
     BOOTSTRAP_RESAMPLES,

@@ -34,6 +34,7 @@ import time
 import numpy as np
 import pandas as pd
 
+from bench.peers.common import GATE_PCT  # the magnitude gate every method gets (the detect contract's)
 from bench.score import bootstrap_weights, interval, match_series, median_samples, ratio_samples
 
 DAY = np.timedelta64(86_400 * 10**9, "ns")
@@ -70,7 +71,6 @@ def flip_flops(per_cut: list[tuple[np.ndarray, np.ndarray]], tol, vanished: list
 
 FLOOR_POINTS = (1, 3)  # the data floor: first cut holding this many points after a change
 GATE_FLOOR_POINTS = (1, 2, 3)  # the gate floor: ... and, on a ramp, a point past the magnitude gate
-GATE_PCT = 2.0  # the magnitude gate of the detect contract (and of Perfherder)
 GATE_FLOOR_SHARE = 0.95  # the gate floor is for a detector that finds this share of changes (the goal's)
 CEILING_POINTS = 3  # the found ceiling: a change is alerted once a cut holds this many points after it
 
@@ -145,7 +145,7 @@ def morning_cuts(first_day, n_days) -> list:
 def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame) -> dict:
     """One series' cuts: its changes' first-found delays, the data floor, flip-flop counts, timing."""
     cut_times = morning_cuts(first_day, n_days)
-    out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "delays": [], "first_found": [],
+    out = {"seconds": 0.0, "points": 0, "calls": 0, "errors": 0, "changes": 0, "first_found": [],
            "delays_gap_aware": [], "ceiling_found": 0, "floor": {k: [] for k in FLOOR_POINTS},
            "gate_floor": {k: [] for k in GATE_FLOOR_POINTS}}
     per_cut: list[tuple[np.ndarray, np.ndarray]] = []
@@ -182,8 +182,6 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
             continue
         out["changes"] += 1
         out["first_found"].append(first_found[i])
-        if first_found[i] is not None:
-            out["delays"].append(first_found[i])
         if first_found_gap is not None and first_found_gap[i] is not None:
             out["delays_gap_aware"].append(first_found_gap[i])
         if ceiling[i] is not None:
@@ -193,6 +191,7 @@ def _series_morning(fn, sid, ts, vals, lib, first_day, n_days, tr: pd.DataFrame)
             out["floor"][need].append(_floor_delay(cut_arr, cut_idx, starts[i], first_idx[i], need))
         for need in GATE_FLOOR_POINTS:
             out["gate_floor"][need].append(_floor_delay(cut_arr, cut_idx, starts[i], first_idx[i], need, gate_idx[i]))
+    out["delays"] = [d for d in out["first_found"] if d is not None]
     vanished: list = []
     out["new"], out["retracted"] = flip_flops(per_cut, 7 * DAY, vanished)
     out["retracted_alerts"] = [(sid, cut_times[k], t, d) for k, t, d in vanished]
