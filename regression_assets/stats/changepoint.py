@@ -67,6 +67,13 @@ class ScanConfig:
     refine_days: float = 3.0  # a step's location is refined within ± this of its scan peak
     refine_span_days: float = 7.0  # over segments reaching this far either side (clipped at neighbours)
     refine_min_points: int = 12  # and holding at least this many points either side
+    # ... weighing each boundary by the time since the point before it (a change is as likely on any
+    # day, so one between two runs a week apart more likely fell in the week than between two runs an
+    # hour apart): the best split then lands after a data gap, where the contract puts it, not on the
+    # last run before it (bench/EXPERIMENTS.md, session 18). False: the likelihood alone.
+    refine_gap_prior: bool = True
+    refine_gap_days: float = 1.0  # ... for a boundary spanning more than this and ...
+    refine_gap_spacings: float = 4.0  # ... this many of the series' median spacings
     # A second scan with windows twice as long, for slow changes (ramps over 10-30 days) that no
     # 14/7-day window sees whole. Its candidates count only where the short scan found nothing
     # within `long_fore_days`, and at a higher threshold (its windows mix more of any drift).
@@ -396,6 +403,14 @@ def _refine(t: np.ndarray, x: np.ndarray, cp: float, lo_bound: float, hi_bound: 
     m1 = c[k - 1] / k
     m2 = (c[-1] - c[k - 1]) / (n - k)
     gain = np.where(ok, k * (n - k) / n * (m1 - m2) ** 2, -np.inf)
+    if cfg.refine_gap_prior:
+        # log posterior = log likelihood ratio (gain / 2 sigma^2, sigma^2 the residual variance of the
+        # best split) + log prior (the time the change could have happened in)
+        sigma2 = max((float(np.sum((seg_x - c[-1] / n) ** 2)) - float(gain.max())) / max(n - 2, 1), 1e-12)
+        # only for a real data gap: a day, and several times the series' usual spacing (between runs a
+        # few hours apart the spacing is noise, and would move a step by a day on heavy-tailed noise)
+        usual = max(cfg.refine_gap_days * DAY_NS, cfg.refine_gap_spacings * float(np.median(np.diff(t))), 1.0)
+        gain = gain / (2.0 * sigma2) + np.log(np.maximum(seg_t[k] - seg_t[k - 1], usual) / usual)
     return float(seg_t[k[int(np.argmax(gain))]])
 
 
