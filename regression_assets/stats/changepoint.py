@@ -379,6 +379,8 @@ def _refine(t: np.ndarray, x: np.ndarray, cp: float, lo_bound: float, hi_bound: 
     estimated from few points); the boundary maximising the two-segment Gaussian likelihood (equal
     variances: the largest n1 n2 / n (m1 - m2)^2) over a fixed stretch around it is a steadier one.
     The stretch (days, but at least a few points: sparse series) stops at the neighbouring changes.
+    With `refine_gap_prior`, a boundary after a data gap also counts the time it spans (a prior uniform
+    in time), so a change inside the gap is placed after it.
     """
     i = int(np.searchsorted(t, cp, side="left"))
     a = min(int(np.searchsorted(t, cp - cfg.refine_span_days * DAY_NS, side="left")), i - cfg.refine_min_points)
