@@ -371,16 +371,23 @@ def _group_candidates(t: np.ndarray, x: np.ndarray, sc: pd.DataFrame, cands: lis
     return groups
 
 
+def _gap_unit(t: np.ndarray, cfg: ScanConfig) -> float:
+    """The span past which a boundary counts as a data gap in `_refine`: a day, and several times the
+    series' usual spacing (between runs a few hours apart the spacing is noise, and would move a step by
+    a day on heavy-tailed noise). Once per series, not per candidate."""
+    return max(cfg.refine_gap_days * DAY_NS, cfg.refine_gap_spacings * float(np.median(np.diff(t))), 1.0)
+
+
 def _refine(t: np.ndarray, x: np.ndarray, cp: float, lo_bound: float, hi_bound: float,
-            cfg: ScanConfig) -> float:
+            cfg: ScanConfig, gap_unit: float) -> float:
     """The push boundary within ±refine_days of `cp` that best splits the points around it in two.
 
     The scan's peak is a noisy location (its windows are asymmetric and each side's variance is
     estimated from few points); the boundary maximising the two-segment Gaussian likelihood (equal
     variances: the largest n1 n2 / n (m1 - m2)^2) over a fixed stretch around it is a steadier one.
     The stretch (days, but at least a few points: sparse series) stops at the neighbouring changes.
-    With `refine_gap_prior`, a boundary after a data gap also counts the time it spans (a prior uniform
-    in time), so a change inside the gap is placed after it.
+    With `refine_gap_prior`, a boundary after a data gap also counts the time it spans past `gap_unit`
+    (a prior uniform in time), so a change inside the gap is placed after it.
     """
     i = int(np.searchsorted(t, cp, side="left"))
     a = min(int(np.searchsorted(t, cp - cfg.refine_span_days * DAY_NS, side="left")), i - cfg.refine_min_points)
@@ -409,10 +416,7 @@ def _refine(t: np.ndarray, x: np.ndarray, cp: float, lo_bound: float, hi_bound: 
         # log posterior = log likelihood ratio (gain / 2 sigma^2, sigma^2 the residual variance of the
         # best split) + log prior (the time the change could have happened in)
         sigma2 = max((float(np.sum((seg_x - c[-1] / n) ** 2)) - float(gain.max())) / max(n - 2, 1), 1e-12)
-        # only for a real data gap: a day, and several times the series' usual spacing (between runs a
-        # few hours apart the spacing is noise, and would move a step by a day on heavy-tailed noise)
-        usual = max(cfg.refine_gap_days * DAY_NS, cfg.refine_gap_spacings * float(np.median(np.diff(t))), 1.0)
-        gain = gain / (2.0 * sigma2) + np.log(np.maximum(seg_t[k] - seg_t[k - 1], usual) / usual)
+        gain = gain / (2.0 * sigma2) + np.log(np.maximum(seg_t[k] - seg_t[k - 1], gap_unit) / gap_unit)
     return float(seg_t[k[int(np.argmax(gain))]])
 
 
@@ -584,6 +588,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
     def scale(cp: float) -> float:  # the noise floor a change at cp is judged with
         return float(floors.at(np.array([cp]))[0])
     bounds = [sc["time"].iat[g[0]] for g in groups]
+    gap_unit = _gap_unit(t, cfg)  # for _refine
     spans: list[tuple[float, float]] = []  # each group's (first, last) change point
     verdicts: list[dict | None] = []
     for k, g in enumerate(groups):
@@ -593,7 +598,7 @@ def detect_changes(timestamps: np.ndarray, values: np.ndarray, lower_is_better: 
         # scan saw is mostly a ramp, along whose slope the best split wanders as data arrives (an
         # alert moving by over a week: a retraction), so it stays at the long scan's peak.
         if len(g) == 1 and cfg.refine_days > 0 and _found_by_short_scan(sc, g[0], cfg):
-            cp = cp_last = _refine(t, x, cp, start, end, cfg)
+            cp = cp_last = _refine(t, x, cp, start, end, cfg, gap_unit)
             bounds[k] = cp
         spans.append((cp, cp_last))
         verdicts.append(_verdict(t, x, start, cp, cp_last, end, scale(cp), lower_is_better, cfg, modes=modes))
