@@ -49,6 +49,8 @@ class GenSeries:
     n_days: int
     first_day: np.datetime64
     changes: list[dict] = field(default_factory=list)
+    mode_gap_pct: float = 0.0  # bimodal noise: the upper mode's offset (0: one mode) ...
+    upper_share: float = 0.0  # ... and the share of runs in it
 
 
 def _direction(rel_change: float, lower_is_better: bool) -> str:
@@ -128,6 +130,7 @@ def _one_series(rng: np.random.Generator, sid: str) -> GenSeries:
         sep = float(rng.uniform(0.015, 0.05))
         p_hi = float(rng.uniform(0.2, 0.5))
         eps = np.where(rng.uniform(size=n) < p_hi, sep, 0.0) - p_hi * sep + rng.normal(0.0, sd, n)
+    modes = (100 * sep, p_hi) if noise == "bimodal" else (0.0, 0.0)
     values = level * (1.0 + eps)
     # outliers: 0-2 % of runs, 5-60 sd, 80 % of them slow (up)
     n_out = int(rng.binomial(n, float(rng.uniform(0.0, 0.02))))
@@ -152,6 +155,8 @@ def _one_series(rng: np.random.Generator, sid: str) -> GenSeries:
         n_days=n_days,
         first_day=first_day.astype("datetime64[ns]"),
         changes=changes,
+        mode_gap_pct=modes[0],
+        upper_share=modes[1],
     )
 
 

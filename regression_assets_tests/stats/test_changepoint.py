@@ -512,7 +512,7 @@ def test_a_change_near_the_gate_stays_reported_while_it_was_reported_the_days_be
 
 @pytest.mark.parametrize(("series", "cut"), [("tune2-0197", "2025-11-21"), ("tune2-0197", "2025-12-09"),
                                              ("tune3-0243", "2025-12-18")])
-def test_runs_switching_modes_at_the_end_are_not_a_fresh_change(series, cut):
+def test_runs_switching_modes_at_the_end_are_not_a_fresh_change(series, cut, monkeypatch):
     # Bimodal tuning series with no true change within weeks of these cuts. On these mornings the runs
     # of the last days, demoded against a level that is one-sided at the series' end, passed as a
     # 2.7-3.1 % step at P 0.92-0.99, gone on the next morning (bench/EXPERIMENTS.md, session 15); every
@@ -525,9 +525,39 @@ def test_runs_switching_modes_at_the_end_are_not_a_fresh_change(series, cut):
     recent = pd.Timestamp(cut) - pd.Timedelta(days=7)
     out = detect_changes(s.timestamps[keep], s.values[keep], s.lower_is_better)
     assert not (out["timestamp"] >= recent).any(), out
-    # the rule is what keeps them out
+    # the rule is what keeps them out, where the modes are found in the residuals (tune2-0197's
+    # balanced modes are found in the differences of successive runs since session 19, and demoded
+    # right up to the end)
+    if series == "tune2-0197":
+        from regression_assets.stats import mixture
+
+        monkeypatch.setattr(mixture, "modes_from_differences", lambda *args, **kwargs: None)
     off = detect_changes(s.timestamps[keep], s.values[keep], s.lower_is_better, ScanConfig(mode_flip_sds=0.0))
     assert (off["timestamp"] >= recent).any(), off
+
+
+@functools.cache
+def _fifth_tuning_series():
+    from bench.generate import TUNING_SEEDS, generate
+
+    return generate(TUNING_SEEDS["tune5"], 280, prefix="tune5-")
+
+
+@pytest.mark.parametrize("cut", ["2025-05-25", "2025-05-27", "2025-06-06"])
+def test_a_quiet_series_of_two_balanced_modes_has_no_alert(cut, monkeypatch):
+    # tune5-0279: no change at all; 45 % of the runs 3.2 % higher, on 0.35 % noise. The residuals'
+    # bimodality screen missed its modes on some mornings (and a mirror mode took the fit elsewhere on
+    # others): the pooled runs showed a +2.7 % step at t 16-20 on these three, each gone two days later
+    # (bench/EXPERIMENTS.md, session 19). Found in the differences of successive runs, the modes are
+    # removed on every morning.
+    from regression_assets.stats import mixture
+
+    s = _fifth_tuning_series()[279]
+    assert s.series_id == "tune5-0279" and s.noise == "bimodal" and not s.changes
+    keep = s.timestamps < np.datetime64(cut)
+    assert detect_changes(s.timestamps[keep], s.values[keep], s.lower_is_better).empty
+    monkeypatch.setattr(mixture, "modes_from_differences", lambda *args, **kwargs: None)
+    assert not detect_changes(s.timestamps[keep], s.values[keep], s.lower_is_better).empty
 
 
 @pytest.mark.parametrize("seed", range(10))

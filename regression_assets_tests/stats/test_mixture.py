@@ -134,3 +134,64 @@ def test_demode_modes_gives_the_offsets_and_spread_of_the_modes_it_removed(seed)
     flat = np.log(100 * (1 + rng.normal(0, 0.0035, 400)))
     out, offsets, spread = demode_modes(flat)
     assert list(offsets) == [0.0] and spread == 0.0 and np.array_equal(out, flat)
+
+
+def _balanced_two_modes(seed: int, n: int = 500) -> np.ndarray:
+    # half the runs 3 % higher, on 0.4 % noise, and a +5 % step half way
+    rng = np.random.default_rng(seed)
+    step = np.where(np.arange(n) >= n // 2, np.log(1.05), 0.0)
+    return np.log(100.0) + step + np.where(rng.random(n) < 0.5, np.log(1.03), 0.0) + rng.normal(0, 0.004, n)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_two_balanced_modes_are_found_in_the_differences_of_successive_runs(seed, monkeypatch):
+    # The running median flips between two balanced modes, the residuals from it come out three-peaked
+    # and their bimodality coefficient under the 0.5 screen: demode left most such series alone
+    # (bench/EXPERIMENTS.md, session 19). Successive runs differ by 0 or by the gap, step or not.
+    from regression_assets.stats import mixture
+    from regression_assets.stats.mixture import (
+        bimodality_coefficient,
+        level_residuals,
+        modes_from_differences,
+    )
+
+    x = _balanced_two_modes(seed)
+    offsets, weights, spread = modes_from_differences(x)
+    assert abs(offsets[1]) == pytest.approx(np.log(1.03), abs=0.002)
+    assert weights == pytest.approx([0.5, 0.5], abs=0.1)
+    assert spread == pytest.approx(0.004, rel=0.2)
+    out, offsets, _ = demode_modes(x)
+    assert len(offsets) == 2
+    # one mode of the 0.4 % noise either side of the step, and the step itself kept whole
+    assert np.std(out[:240]) == pytest.approx(0.004, rel=0.25) and np.std(out[260:]) == pytest.approx(0.004, rel=0.25)
+    assert np.mean(out[260:]) - np.mean(out[:240]) == pytest.approx(np.log(1.05), abs=0.003)
+    if seed != 4:  # what the residuals' screen alone made of these series: one mode, left alone
+        assert bimodality_coefficient(level_residuals(x)[15:-15]) < 0.5
+        monkeypatch.setattr(mixture, "modes_from_differences", lambda *args, **kwargs: None)
+        assert len(demode_modes(x)[1]) == 1
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_one_mode_of_any_noise_has_no_modes_in_its_differences(seed):
+    # the difference of two runs of skewed or heavy-tailed noise is symmetric with one peak
+    from regression_assets.stats.mixture import modes_from_differences
+
+    rng = np.random.default_rng(seed)
+    for z in (rng.normal(0, 1, 600), rng.standard_t(2.5, 600), rng.lognormal(0, 0.8, 600), rng.gamma(2.0, 1.0, 600)):
+        x = np.log(100.0) + 0.01 * z / np.std(z)
+        assert modes_from_differences(x) is None
+        assert modes_from_differences(x + np.where(np.arange(600) >= 300, 0.08, 0.0)) is None  # an 8 % step
+
+
+def test_the_differences_screen_keeps_the_modes_the_mixture_fit_finds():
+    # the screen (a three-parameter EM) runs the mixture fit only where it sees outer peaks; a light
+    # mode (15 % of the runs) and a wild run or two (two wild differences each) still pass it
+    from regression_assets.stats.mixture import SCREEN_SEPARATION, SCREEN_SHARE, _three_peak_fit
+
+    rng = np.random.default_rng(7)
+    x = np.where(rng.random(800) < 0.15, 0.03, 0.0) + rng.normal(0, 0.004, 800)
+    x[[100, 400]] += 0.5
+    separation, share = _three_peak_fit(np.diff(x))
+    assert separation >= SCREEN_SEPARATION and share >= SCREEN_SHARE
+    assert separation == pytest.approx(0.03 / (0.004 * np.sqrt(2)), rel=0.2)
+    assert share == pytest.approx(2 * 0.15 * 0.85, abs=0.05)
