@@ -1,6 +1,7 @@
 """series_modes: how many modes a series' window has (Gaussian mixture, K by BIC) and its noise profile."""
 
 import json
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -9,13 +10,21 @@ import pandas as pd
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.series import PERF_PARTITION_EXPR, cleaned_series
 from regression_assets.perf.util import by_partition, concat_frames, for_each_partition
-from regression_assets.stats.mixture import fit_modes, level_residuals
+from regression_assets.stats.mixture import fit_modes, level_residuals, modes_from_differences
 
 
 def modes_row(points: pd.DataFrame, day: str, key: str) -> pd.DataFrame:
     use = points[~points["is_outlier"] & ~points["invalid"]].sort_values(["timestamp", "log_value"], kind="stable")
-    fit = fit_modes(level_residuals(use["log_value"].to_numpy()),
-                    outlier_share=float(points["is_outlier"].mean()), seed=0)
+    x = use["log_value"].to_numpy()
+    fit = fit_modes(level_residuals(x), outlier_share=float(points["is_outlier"].mean()), seed=0)
+    # Two balanced modes show in the differences of successive runs, not in the residuals from a running
+    # median (which flips between them): the modes the detector removes (`demode_modes`) are the ones shown.
+    two = modes_from_differences(x, seed=0)
+    if two is not None:
+        offsets, weights, _ = two
+        order = np.argsort(offsets)
+        fit = replace(fit, n_modes=2, means=[float(m) for m in offsets[order]],
+                      weights=[float(w) for w in weights[order]], noise_profile="modal")
     return pd.DataFrame([{
         "partition_date": pd.Timestamp(day), "series_key": key, "n_points": len(use), "n_modes": fit.n_modes,
         # Modes as % offsets from the series' running level.

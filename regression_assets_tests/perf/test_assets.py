@@ -203,3 +203,24 @@ def test_an_unconverged_fit_withholds_its_days_alerts_only(perf_resources, insta
     assert len(on_bad) and not on_bad["is_alert"].any() and (on_bad["r_hat_max"] == 1.5).all()
     others = alerts[alerts["partition_date"] < bad_day]
     assert others["is_alert"].any()  # the converged days of the same run still alert
+
+
+def test_two_balanced_modes_are_counted_as_two():
+    # half the runs 3 % higher on 0.4 % noise: the residuals from a running median (which flips between
+    # the modes) do not show two modes; the differences of successive runs do, and the detector removes them
+    import json
+
+    import numpy as np
+
+    from regression_assets.perf.modes import modes_row
+    from regression_assets.stats.mixture import fit_modes, level_residuals
+
+    rng = np.random.default_rng(3)
+    logs = np.log(100.0) + np.where(rng.random(300) < 0.5, np.log(1.03), 0.0) + rng.normal(0, 0.004, 300)
+    points = pd.DataFrame({"timestamp": pd.date_range("2026-01-01", periods=300, freq="4h"), "log_value": logs,
+                           "is_outlier": False, "invalid": False})
+    row = modes_row(points, "2026-02-20", SERIES).iloc[0]
+    assert row["n_modes"] == 2 and row["noise_profile"] == "modal"
+    offsets = sorted(abs(v) for v in json.loads(row["mode_offsets_pct"]))
+    assert offsets == pytest.approx([0.0, 3.0], abs=0.25)
+    assert fit_modes(level_residuals(logs)).n_modes != 2
