@@ -1,8 +1,10 @@
-"""Asset selections as jobs: the raw pull per day, the per-series chain (date × suite-platform), stability."""
+"""Asset selections as jobs: the raw pull per day, the per-series chain (date × suite-platform), stability.
+
+Each job's partitions are its assets' (Dagster infers them from the selection).
+"""
 
 import dagster as dg
 
-from regression_assets.partitions import daily_partitions, perf_series_partitions, stability_partitions
 from regression_assets.perf.alerts import regression_alerts, release_calendar
 from regression_assets.perf.modes import series_modes
 from regression_assets.perf.posterior import spline_posterior
@@ -14,9 +16,8 @@ PERF_ASSETS = [raw_perf_results, release_calendar, cleaned_series, series_modes,
                regression_alerts]
 PERF_SERIES_ASSETS = [cleaned_series, series_modes, spline_posterior, regression_alerts]
 
-raw_perf_job = dg.define_asset_job("raw_perf_job", selection=[raw_perf_results], partitions_def=daily_partitions)
-perf_series_job = dg.define_asset_job("perf_series_job", selection=PERF_SERIES_ASSETS,
-                                      partitions_def=perf_series_partitions)
+raw_perf_job = dg.define_asset_job("raw_perf_job", selection=[raw_perf_results])
+perf_series_job = dg.define_asset_job("perf_series_job", selection=PERF_SERIES_ASSETS)
 perf_daily_job = dg.define_asset_job("release_calendar_job", selection=[release_calendar])
-stability_job = dg.define_asset_job("stability_job", selection=STABILITY_ASSETS, partitions_def=stability_partitions)
-report_job = dg.define_asset_job("report_job", selection=["regression_report"], partitions_def=daily_partitions)
+stability_job = dg.define_asset_job("stability_job", selection=STABILITY_ASSETS)
+report_job = dg.define_asset_job("report_job", selection=["regression_report"])
