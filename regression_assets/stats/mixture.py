@@ -154,13 +154,15 @@ SCREEN_SEPARATION = 3.0  # the screen: outer peaks this many sds out ...
 SCREEN_SHARE = 0.15  # ... holding this share of the differences (a mode with 8 % of the runs)
 
 
-def modes_from_differences(x: np.ndarray, *, seed: int = 0, max_points: int = 1000) -> tuple[np.ndarray, np.ndarray, float] | None:
+def modes_from_differences(x: np.ndarray, *, seed: int = 0, max_points: int = 1000,
+                           resid: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Two modes found in the differences of successive values: (offsets, weights, within-mode sd), or None.
 
     Successive runs of a two-mode series differ by the mode gap d (one in each mode) or by about 0
     (both in one mode): their differences are symmetric about 0, with peaks at -d, 0 and +d, whatever the
     level does (a step moves one difference), and skewed or heavy-tailed noise gives one peak (the
-    difference of two runs of it is symmetric and unimodal).
+    difference of two runs of it is symmetric and unimodal). `resid`: x's `level_residuals`, if the
+    caller has them.
     """
     dx = np.diff(np.asarray(x, dtype=float))
     if len(dx) < 20:
@@ -187,7 +189,8 @@ def modes_from_differences(x: np.ndarray, *, seed: int = 0, max_points: int = 10
     spread = float(sd_screen) / np.sqrt(2.0)
     # which side the lighter mode is on: residuals from the running level sit at +gap (a light upper
     # mode) more often than at -gap
-    resid = level_residuals(np.asarray(x, dtype=float))
+    if resid is None:
+        resid = level_residuals(np.asarray(x, dtype=float))
     up, down = np.mean(resid > gap / 2.0), np.mean(resid < -gap / 2.0)
     offsets = np.array([0.0, gap if up >= down else -gap])
     return offsets, np.array([1.0 - p, p]), spread
@@ -224,45 +227,52 @@ def demode_modes(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5,
     # Residuals from a running median miss two balanced modes: the median flips between them, the
     # residuals come out three-peaked and under the bimodality screen (the screen passed 11 % of the
     # generated two-mode series, bench/EXPERIMENTS.md, session 19). Their differences do not.
-    found = modes_from_differences(x, seed=seed)
-    if found is not None and (abs(found[0][1]) < SEPARATED_MODES * found[2] or min(found[1]) < BALANCED_MODES):
-        found = None  # a light mode, or modes not far apart: the residuals' way below
-    if found is not None:
+    found = modes_from_differences(x, seed=seed, resid=resid)
+    if found is not None and abs(found[0][1]) >= SEPARATED_MODES * found[2] and min(found[1]) >= BALANCED_MODES:
         offsets, weights, spread = found
-        main, resid_means = 0, offsets
-    else:
-        if bimodality_coefficient(core) < screen:
-            return x, np.zeros(1), 0.0
-        fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))
-        if fit.n_modes < 2:
-            return x, np.zeros(1), 0.0
-        main = int(np.argmax(fit.weights))
-        weights = np.asarray(fit.weights)
-        offsets = np.asarray(fit.means) - fit.means[main]
-        spread = max(fit.sds)
-        resid_means = np.asarray(fit.means)
+        assign = _assign_by_level(x, offsets, weights, spread, window)
+        return x - offsets[assign], offsets, float(spread)
+    # not found, or a light mode, or modes not far apart: the residuals' way
+    if bimodality_coefficient(core) < screen:
+        return x, np.zeros(1), 0.0
+    fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))
+    if fit.n_modes < 2:
+        return x, np.zeros(1), 0.0
+    main = int(np.argmax(fit.weights))
+    weights = np.asarray(fit.weights)
+    offsets = np.asarray(fit.means) - fit.means[main]
+    spread = max(fit.sds)
     gap = float(np.diff(np.sort(offsets)).min())
     if gap < RESOLVED_MODES * spread:
         return x, np.zeros(1), 0.0
     if gap >= SEPARATED_MODES * spread and min(weights) >= BALANCED_MODES:
-        # Modes far apart, each holding a good share of the runs (so one can hold the majority of a
-        # stretch): the level that explains most points, whichever mode they are in. A point counts
-        # for a level within about one mode's spread of it, and well under half the gap between modes
-        # (so that one point never votes for two levels).
-        bandwidth = min(1.5 * spread, 0.4 * gap)
-        level = mode_level(x, offsets, window, bandwidth=bandwidth, weights=weights)
-        assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
+        assign = _assign_by_level(x, offsets, weights, spread, window)
     else:
         # A light second mode (a skewed tail fitted as one, say) never holds a stretch's majority,
         # and it casts too few votes to tell the level from its shifted copy: the running median of
         # the points taken to be in the main mode is the steadier level there.
-        assign = np.argmin(np.abs(resid[:, None] - resid_means[None, :]), axis=1)
+        assign = np.argmin(np.abs(resid[:, None] - np.asarray(fit.means)[None, :]), axis=1)
         for _ in range(2):
             main_pts = pd.Series(np.where(assign == main, x, np.nan))
             level = main_pts.rolling(window, center=True, min_periods=3).median().ffill().bfill()
             level = level.fillna(np.nanmedian(x)).to_numpy()
             assign = np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
     return x - offsets[assign], offsets, float(spread)
+
+
+def _assign_by_level(x: np.ndarray, offsets: np.ndarray, weights: np.ndarray, spread: float,
+                     window: int) -> np.ndarray:
+    """Each point's mode, for modes far apart that each hold a good share of the runs.
+
+    Either mode can hold the majority of a stretch, so the level is the one that explains most
+    points, whichever mode they are in (`mode_level`). A point counts for a level within about one
+    mode's spread of it, and well under half the gap between modes (so that one point never votes
+    for two levels).
+    """
+    gap = float(np.diff(np.sort(offsets)).min())
+    bandwidth = min(1.5 * spread, 0.4 * gap)
+    level = mode_level(x, offsets, window, bandwidth=bandwidth, weights=weights)
+    return np.argmin(np.abs((x - level)[:, None] - offsets[None, :]), axis=1)
 
 
 def _drop_mirror_modes(fit: ModeFit) -> ModeFit:
