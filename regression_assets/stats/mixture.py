@@ -111,6 +111,7 @@ def bimodality_coefficient(x: np.ndarray) -> float:
 # every point near an end a fresh step looked like a second mode (a -13% step on a 31-point series
 # vanished from the alerts), and on a few dozen points two balanced modes fit as three or four.
 MIN_INTERIOR = 60
+MIN_DIFFERENCES = 40  # fewer points than this and the differences' three peaks are not looked for
 RESOLVED_MODES = 2.5  # modes closer than this many of their largest sds are one (a skewed core and tail)
 SEPARATED_MODES = 3.0  # modes this many (of their largest) sds apart are told apart point by point
 BALANCED_MODES = 0.15  # ... and each holding this share of the runs can hold a stretch's majority
@@ -220,19 +221,20 @@ def demode_modes(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5,
     resid = level_residuals(x, window)
     # The centred median is one-sided within half a window of either end: there a fresh step looks
     # like a second mode (and would be removed as one). Screen and fit the modes on the interior.
-    h = window // 2
-    core = resid[h:len(resid) - h]
-    if len(core) < MIN_INTERIOR:
-        return x, np.zeros(1), 0.0
     # Residuals from a running median miss two balanced modes: the median flips between them, the
     # residuals come out three-peaked and under the bimodality screen (the screen passed 11 % of the
-    # generated two-mode series, bench/EXPERIMENTS.md, session 19). Their differences do not.
-    found = modes_from_differences(x, seed=seed, resid=resid)
+    # generated two-mode series, bench/EXPERIMENTS.md, session 19). Their differences do not, and a
+    # fresh step moves one difference, not a stretch of them: they need no interior.
+    found = modes_from_differences(x, seed=seed, resid=resid) if len(x) >= MIN_DIFFERENCES else None
     if found is not None and abs(found[0][1]) >= SEPARATED_MODES * found[2] and min(found[1]) >= BALANCED_MODES:
         offsets, weights, spread = found
         assign = _assign_by_level(x, offsets, weights, spread, window)
         return x - offsets[assign], offsets, float(spread)
     # not found, or a light mode, or modes not far apart: the residuals' way
+    h = window // 2
+    core = resid[h:len(resid) - h]
+    if len(core) < MIN_INTERIOR:
+        return x, np.zeros(1), 0.0
     if bimodality_coefficient(core) < screen:
         return x, np.zeros(1), 0.0
     fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))

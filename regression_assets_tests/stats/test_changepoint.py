@@ -560,6 +560,28 @@ def test_a_quiet_series_of_two_balanced_modes_has_no_alert(cut, monkeypatch):
     assert not detect_changes(s.timestamps[keep], s.values[keep], s.lower_is_better).empty
 
 
+def test_a_short_series_of_two_balanced_modes_has_no_alert_when_their_shares_move(monkeypatch):
+    # 80 runs over 43 days, 3.8 % apart on 0.36 % noise (like tune7-0227 before its ramp), the upper
+    # mode holding 30 % of the first half and 70 % of the second: the pooled level moves by 1.5 %,
+    # nothing changed. Residuals from a running median need 60 interior points, 90 in all; the
+    # differences of successive runs find the modes in 40.
+    from regression_assets.stats import mixture
+
+    def alerted() -> int:
+        n_series = 0
+        for seed in range(40):
+            rng = np.random.default_rng(seed)
+            t = np.datetime64("2025-01-01") + (np.arange(80) * 13).astype("timedelta64[h]")
+            share = np.where(np.arange(80) < 40, 0.3, 0.7)
+            x = 100 * np.where(rng.random(80) < share, 1.038, 1.0) * np.exp(rng.normal(0, 0.0036, 80))
+            n_series += not detect_changes(t, x, True).empty
+        return n_series
+
+    assert alerted() <= 2
+    monkeypatch.setattr(mixture, "MIN_DIFFERENCES", 90)  # the residuals' minimum
+    assert alerted() >= 6
+
+
 @pytest.mark.parametrize("seed", range(10))
 def test_a_fresh_step_off_the_modes_is_reported_on_a_bimodal_series(seed):
     # A third of the runs land 3 % higher (0.35 % noise); a +7 % step in the last two days puts its runs
