@@ -4,7 +4,7 @@
                                  [--save NAME] [--against NAME]
     python -m bench.tuning tune4 --series tune4-0022 [--between 2025-11-01 2025-12-01] [--set ...]
 
-Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune" to "tune5", and its
+Sets (300 series each unless --n): bench/generate.py's TUNING_SEEDS, "tune" to "tune7", and its
 CHECK_SEEDS, "check": a set held out from tuning, where a change chosen on the four is run once before
 the report split is. The report seed is not offered: nothing is tuned on it. `--set` overrides a
 `ScanConfig` field for this run. Prints F1 on the whole series (strict and gap-aware), the morning view's found share / median
