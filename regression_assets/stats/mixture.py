@@ -219,8 +219,6 @@ def demode_modes(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5,
     """
     x = np.asarray(log_values, dtype=float)
     resid = level_residuals(x, window)
-    # The centred median is one-sided within half a window of either end: there a fresh step looks
-    # like a second mode (and would be removed as one). Screen and fit the modes on the interior.
     # Residuals from a running median miss two balanced modes: the median flips between them, the
     # residuals come out three-peaked and under the bimodality screen (the screen passed 11 % of the
     # generated two-mode series, bench/EXPERIMENTS.md, session 19). Their differences do not, and a
@@ -230,7 +228,9 @@ def demode_modes(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5,
         offsets, weights, spread = found
         assign = _assign_by_level(x, offsets, weights, spread, window)
         return x - offsets[assign], offsets, float(spread)
-    # not found, or a light mode, or modes not far apart: the residuals' way
+    # Not found, or a light mode, or modes not far apart: the residuals' way. The centred median is
+    # one-sided within half a window of either end: there a fresh step looks like a second mode (and
+    # would be removed as one). Screen and fit the modes on the interior.
     h = window // 2
     core = resid[h:len(resid) - h]
     if len(core) < MIN_INTERIOR:
