@@ -10,7 +10,7 @@ import pandas as pd
 from regression_assets.partitions import perf_series_partitions
 from regression_assets.perf.series import PERF_PARTITION_EXPR, cleaned_series
 from regression_assets.perf.util import by_partition, concat_frames, for_each_partition
-from regression_assets.stats.mixture import fit_modes, level_residuals, modes_from_differences
+from regression_assets.stats.mixture import fit_modes, level_residuals, separated_modes_from_differences
 
 
 def modes_row(points: pd.DataFrame, day: str, key: str) -> pd.DataFrame:
@@ -19,7 +19,7 @@ def modes_row(points: pd.DataFrame, day: str, key: str) -> pd.DataFrame:
     fit = fit_modes(level_residuals(x), outlier_share=float(points["is_outlier"].mean()), seed=0)
     # Two balanced modes show in the differences of successive runs, not in the residuals from a running
     # median (which flips between them): the modes the detector removes (`demode_modes`) are the ones shown.
-    two = modes_from_differences(x, seed=0)
+    two = separated_modes_from_differences(x, seed=0)
     if two is not None:
         offsets, weights, _ = two
         order = np.argsort(offsets)

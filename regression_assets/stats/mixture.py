@@ -197,6 +197,18 @@ def modes_from_differences(x: np.ndarray, *, seed: int = 0, max_points: int = 10
     return offsets, np.array([1.0 - p, p]), spread
 
 
+def separated_modes_from_differences(x: np.ndarray, *, seed: int = 0, resid: np.ndarray | None = None
+                                     ) -> tuple[np.ndarray, np.ndarray, float] | None:
+    """`modes_from_differences` where `demode_modes` takes them: at least MIN_DIFFERENCES runs, modes
+    SEPARATED_MODES sds apart and each with BALANCED_MODES of the runs (the rest go the residuals' way)."""
+    if len(x) < MIN_DIFFERENCES:
+        return None
+    found = modes_from_differences(x, seed=seed, resid=resid)
+    if found is None or abs(found[0][1]) < SEPARATED_MODES * found[2] or min(found[1]) < BALANCED_MODES:
+        return None
+    return found
+
+
 def demode(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5, window: int = 31) -> tuple[np.ndarray, int]:
     """Log values with each point's mode offset removed, and the number of modes found (`demode_modes`)."""
     out, offsets, _ = demode_modes(log_values, seed=seed, screen=screen, window=window)
@@ -223,8 +235,8 @@ def demode_modes(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5,
     # residuals come out three-peaked and under the bimodality screen (the screen passed 11 % of the
     # generated two-mode series, bench/EXPERIMENTS.md, session 19). Their differences do not, and a
     # fresh step moves one difference, not a stretch of them: they need no interior.
-    found = modes_from_differences(x, seed=seed, resid=resid) if len(x) >= MIN_DIFFERENCES else None
-    if found is not None and abs(found[0][1]) >= SEPARATED_MODES * found[2] and min(found[1]) >= BALANCED_MODES:
+    found = separated_modes_from_differences(x, seed=seed, resid=resid)
+    if found is not None:
         offsets, weights, spread = found
         assign = _assign_by_level(x, offsets, weights, spread, window)
         return x - offsets[assign], offsets, float(spread)
