@@ -16,10 +16,11 @@ from regression_assets.stats.mixture import fit_modes, level_residuals, separate
 def modes_row(points: pd.DataFrame, day: str, key: str) -> pd.DataFrame:
     use = points[~points["is_outlier"] & ~points["invalid"]].sort_values(["timestamp", "log_value"], kind="stable")
     x = use["log_value"].to_numpy()
-    fit = fit_modes(level_residuals(x), outlier_share=float(points["is_outlier"].mean()), seed=0)
+    resid = level_residuals(x)
+    fit = fit_modes(resid, outlier_share=float(points["is_outlier"].mean()), seed=0)
     # Two balanced modes show in the differences of successive runs, not in the residuals from a running
     # median (which flips between them): the modes the detector removes (`demode_modes`) are the ones shown.
-    two = separated_modes_from_differences(x, seed=0)
+    two = separated_modes_from_differences(x, seed=0, resid=resid)
     if two is not None:
         offsets, weights, _ = two
         order = np.argsort(offsets)

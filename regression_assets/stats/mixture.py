@@ -245,9 +245,7 @@ def demode_modes(log_values: np.ndarray, *, seed: int = 0, screen: float = 0.5,
     # would be removed as one). Screen and fit the modes on the interior.
     h = window // 2
     core = resid[h:len(resid) - h]
-    if len(core) < MIN_INTERIOR:
-        return x, np.zeros(1), 0.0
-    if bimodality_coefficient(core) < screen:
+    if len(core) < MIN_INTERIOR or bimodality_coefficient(core) < screen:
         return x, np.zeros(1), 0.0
     fit = _drop_mirror_modes(fit_modes(core, seed=seed, max_points=600))
     if fit.n_modes < 2:
